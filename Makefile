@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: help install lint fmt test test-fast synth run bench bench-file clean
+.PHONY: help install lint fmt test test-fast synth run openapi bench bench-file clean
 
 help:
 	@echo "make run    - run the whole pipeline locally"
@@ -32,7 +32,7 @@ install: $(BIN)/activate node_modules/.installed
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy financial_pipeline runtime app.py
+	$(BIN)/mypy financial_pipeline runtime app.py local fpipe bench
 
 fmt: install
 	$(BIN)/ruff format .
@@ -43,6 +43,23 @@ test: install lint
 
 synth: install
 	$(CDK) synth --quiet
+
+# BENCH_ARGS=--full adds the 1M-row and 1 GB cases; --quick is a smoke run.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The processor on any CSV against given endpoints; the last line is "rows/s: N".
+bench-file: install
+	@test -n "$(FILE)" || { echo "usage: make bench-file FILE=path.csv [S3=url] [DDB=url]"; exit 2; }
+	$(BIN)/python -m bench.runner processor "$(FILE)" $(if $(S3),--s3 $(S3)) $(if $(DDB),--ddb $(DDB))
+
+# The whole pipeline on this machine from the dev template (HOST, PORT, ENDPOINT_URL optional).
+run: install
+	$(BIN)/python -m local --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000) --env $(or $(ENV),dev) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+
+# docs/openapi.json from financial_pipeline/api_schema.py (a test checks it is current).
+openapi: install
+	$(BIN)/python -m local.openapi docs/openapi.json
 
 clean:
 	rm -rf cdk.out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,330 @@
+"""Run one implementation over one CSV file against given endpoints, in this process.
+
+``python -m bench.runner processor FILE --s3 URL --ddb URL`` uploads FILE to the bucket (creating
+the bucket and both tables if they are missing), creates the job the processor expects, invokes
+the processor's handler with the S3 event, and prints one JSON line with the measurements, then
+``rows/s: N`` as the last line. ``baseline`` and ``ceiling`` run the comparison implementations
+over the same object. ``--null-sink`` answers results-table writes inside this process, before
+any byte is sent, so that the CPU time left is parse, validate and encode.
+
+The harness runs each measurement in a fresh interpreter, so ``ru_maxrss`` is this run's peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.endpoint
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pyinstrument import Profiler
+
+from bench import baseline, ceiling
+from bench.backends import BUCKET, JOBS_TABLE, REGION, RESULTS_TABLE
+
+__all__ = ["Measurement", "main", "prepare"]
+
+
+def write_concurrency() -> int:
+    """The processor's BatchWriteItem calls in flight: WRITE_CONCURRENCY or its default."""
+    from runtime.settings import Settings  # noqa: PLC0415 - the runtime may be absent
+
+    return Settings.from_env().write_concurrency
+
+
+@dataclass
+class Measurement:
+    impl: str
+    file: str
+    rows: int
+    seconds: float
+    cpu_seconds: float
+    max_rss_mb: float
+    status: str = ""
+    detail: dict[str, Any] | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _clients() -> tuple[Any, Any]:
+    config = Config(region_name=os.environ.get("AWS_REGION", REGION), retries={"mode": "standard"})
+    return boto3.client("s3", config=config), boto3.client("dynamodb", config=config)
+
+
+def ensure_resources(bucket: str, jobs_table: str, results_table: str) -> None:
+    """Create the bucket and both tables per docs/ARCHITECTURE.md, if they are missing."""
+    s3, dynamodb = _clients()
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in {
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        }:
+            raise
+    tables: dict[str, dict[str, Any]] = {
+        jobs_table: {
+            "KeySchema": [{"AttributeName": "jobId", "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "jobId", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": "updatedAt", "AttributeType": "S"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "ByStatus",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+        results_table: {
+            "KeySchema": [
+                {"AttributeName": "symbol", "KeyType": "HASH"},
+                {"AttributeName": "timestamp", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "symbol", "AttributeType": "S"},
+                {"AttributeName": "timestamp", "AttributeType": "S"},
+            ],
+        },
+    }
+    for name, shape in tables.items():
+        try:
+            dynamodb.describe_table(TableName=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **shape)
+
+
+def prepare(path: Path, bucket: str, jobs_table: str | None) -> tuple[str, str, str]:
+    """Upload the file as a new job's object; with a jobs table, create the job first as the
+    upload handler does (``runtime.jobs.JobStore.create``)."""
+    s3, dynamodb = _clients()
+    job_id = str(uuid.uuid4())
+    key = f"incoming/{job_id}.csv"
+    if jobs_table is not None:
+        from runtime.jobs import JobStore  # noqa: PLC0415 - only the processor needs it
+
+        now = datetime.now(UTC)
+        ttl = int((now + timedelta(days=7)).timestamp())
+        JobStore(dynamodb, jobs_table).create(
+            job_id, path.name, now, now + timedelta(minutes=15), ttl
+        )
+    s3.upload_file(str(path), bucket, key)
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    return job_id, key, etag
+
+
+def s3_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
+                "eventName": "ObjectCreated:Post",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": key, "size": size, "eTag": etag, "sequencer": "0"},
+                },
+            }
+        ]
+    }
+
+
+class _LambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name = "bench-processor"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:000000000000:function:bench-processor"
+    memory_limit_in_mb = 3008
+    aws_request_id = "bench-request"
+    log_group_name = "/aws/lambda/bench-processor"
+    log_stream_name = "bench"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def install_null_sink(results_table: str) -> None:
+    """Answer BatchWriteItem calls on the results table in-process, before anything is sent."""
+    original = botocore.endpoint.Endpoint._send  # type: ignore[attr-defined]
+    answer = b'{"UnprocessedItems": {}}'
+    marker = json.dumps(results_table).encode()
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield answer
+
+    def _send(self: Any, request: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        if isinstance(target, str):
+            target = target.encode()
+        body = request.body if isinstance(request.body, bytes) else b""
+        if target.endswith(b".BatchWriteItem") and marker in body[:200]:
+            headers = HTTPHeaders()
+            headers["Content-Type"] = "application/x-amz-json-1.0"
+            headers["x-amzn-RequestId"] = "null"
+            return AWSResponse(request.url, 200, headers, _Raw())
+        return original(self, request)
+
+    botocore.endpoint.Endpoint._send = _send  # type: ignore[attr-defined]
+
+
+def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
+    """The processor's environment per docs/ARCHITECTURE.md (what is already set wins)."""
+    defaults = {
+        "BUCKET_NAME": bucket,
+        "JOBS_TABLE_NAME": jobs_table,
+        "RESULTS_TABLE_NAME": results_table,
+        "MAX_UPLOAD_BYTES": str(2 * 1024**3),
+        "UPLOAD_URL_TTL_SECONDS": "900",
+        "REPORT_URL_TTL_SECONDS": "300",
+        "JOB_TTL_DAYS": "7",
+        "PROCESSOR_FUNCTION_NAME": "bench-processor",
+        "PROCESSOR_TIMEOUT_SECONDS": "900",
+        "PROCESSOR_MAX_RETRIES": "2",
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "ENVIRONMENT": "bench",
+        "AWS_XRAY_SDK_ENABLED": "false",
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+
+
+def _run_processor(path: Path, args: argparse.Namespace) -> Measurement:
+    job_id, key, etag = prepare(path, args.bucket, args.jobs_table)
+    event = s3_event(args.bucket, key, path.stat().st_size, etag)
+    # Imported once the environment is set: the runtime reads it at import time.
+    import runtime.processor as processor  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+
+    handler: Callable[[dict[str, Any], Any], Any] = processor.handler
+    context = _LambdaContext(float(os.environ["PROCESSOR_TIMEOUT_SECONDS"]))
+    measured = _timed(lambda: handler(event, context), args.profile)
+    _, dynamodb = _clients()
+    job = dynamodb.get_item(TableName=args.jobs_table, Key={"jobId": {"S": job_id}}).get("Item", {})
+    rows = job.get("rows", {}).get("M", {})
+    counts = {name: int(value["N"]) for name, value in rows.items()}
+    status = job.get("status", {}).get("S", "?")
+    total = counts.get("total") or _data_rows(path)
+    detail = {"jobId": job_id, "rows": counts, "errors": job.get("errors", {}).get("L", [])[:3]}
+    return Measurement("processor", str(path), total, *measured, status=status, detail=detail)
+
+
+def _timed(work: Callable[[], Any], profile: Path | None) -> tuple[float, float, float]:
+    profiler = None
+    if profile is not None:
+        profiler = Profiler(interval=0.001, async_mode="disabled")
+        profiler.start()
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    if profiler is not None and profile is not None:
+        profiler.stop()
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        profile.with_suffix(".html").write_text(profiler.output_html())
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, cpu, max_rss_mb
+
+
+def _data_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return max(0, sum(1 for _ in handle) - 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.runner", description=__doc__)
+    parser.add_argument("impl", choices=["processor", "baseline", "ceiling"])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--s3", help="S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 or AWS)")
+    parser.add_argument("--ddb", help="DynamoDB endpoint URL (default: AWS_ENDPOINT_URL_DYNAMODB)")
+    parser.add_argument("--bucket", default=os.environ.get("BUCKET_NAME", BUCKET))
+    parser.add_argument("--jobs-table", default=os.environ.get("JOBS_TABLE_NAME", JOBS_TABLE))
+    parser.add_argument(
+        "--results-table", default=os.environ.get("RESULTS_TABLE_NAME", RESULTS_TABLE)
+    )
+    parser.add_argument("--no-create", action="store_true", help="do not create missing resources")
+    parser.add_argument(
+        "--null-sink", action="store_true", help="results writes answered in-process"
+    )
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile here (.txt)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args(argv)
+    if args.s3:
+        os.environ["AWS_ENDPOINT_URL_S3"] = args.s3
+    if args.ddb:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = args.ddb
+    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
+        if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+            os.environ.setdefault(name, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    processor_env(args.bucket, args.jobs_table, args.results_table)
+    if not args.no_create:
+        ensure_resources(args.bucket, args.jobs_table, args.results_table)
+    if args.null_sink:
+        install_null_sink(args.results_table)
+    concurrency = write_concurrency()
+    if args.impl == "processor":
+        result = _run_processor(args.file, args)
+    else:
+        _, key, _ = prepare(args.file, args.bucket, None)
+        detail: dict[str, Any] | None = None
+        if args.impl == "baseline":
+            written: list[int] = []
+            measured = _timed(
+                lambda: written.append(baseline.run(args.bucket, key, args.results_table)),
+                args.profile,
+            )
+            rows = written[0]
+        else:
+            batches = ceiling.load(args.file, args.results_table)
+            rows = sum(len(batch[args.results_table]) for batch in batches)
+            bodies = [(args.results_table, ceiling.encode(batch)) for batch in batches]
+            dynamodb = ceiling.client(concurrency)
+            measured = _timed(lambda: ceiling.send(dynamodb, bodies, concurrency), args.profile)
+            detail = {"batches": len(batches), "concurrency": concurrency}
+        result = Measurement(args.impl, str(args.file), rows, *measured, detail=detail)
+    line = asdict(result) | {"rows_per_second": round(result.rows_per_second, 1)}
+    print(json.dumps(line))
+    if not args.json:
+        print(f"rows/s: {result.rows_per_second:.0f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

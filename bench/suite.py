@@ -1,0 +1,442 @@
+"""The benchmark suite behind ``python -m bench`` (``make bench``).
+
+Every measurement runs in a fresh interpreter (``bench.runner``) against a fresh moto server, so
+that one run's table contents, caches and peak memory do not leak into the next. Results go to
+``bench/results/latest.json`` and, as a table, into ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import e2e, generate
+from bench.backends import backend, client_env, moto_server
+from bench.runner import processor_env
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DATA = RESULTS / "data"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+HANDLERS = ("upload", "status", "results", "processor", "sweeper")
+SYMBOLS = 50
+BAD_SHARE = 0.01
+
+
+@dataclass
+class Case:
+    label: str
+    impl: str
+    backend: str  # "moto", "sink" or "null"
+    delay_ms: float
+    file: Path
+    data_rows: int
+    extra: list[str] = field(default_factory=list)
+
+
+def _human(rows: int) -> str:
+    return f"{rows // 1_000_000}M" if rows >= 1_000_000 else f"{rows // 1000}k"
+
+
+def data_file(rows: int | None = None, size_mb: int | None = None) -> tuple[Path, int]:
+    """A cached generated file and its data-row count."""
+    name = f"rows-{rows}" if rows else f"size-{size_mb}mb"
+    bad = BAD_SHARE if rows else 0.0
+    path = DATA / f"{name}-s{SYMBOLS}-b{bad}.csv"
+    meta = path.with_suffix(".json")
+    if not (path.exists() and meta.exists()):
+        stats = generate.generate(
+            path,
+            rows=rows,
+            size_bytes=size_mb * 1_000_000 if size_mb else None,
+            symbols=SYMBOLS,
+            bad_share=bad,
+        )
+        meta.write_text(json.dumps({"rows": stats.rows, "good": stats.good, "bytes": stats.bytes}))
+    return path, int(json.loads(meta.read_text())["rows"])
+
+
+def run_case(case: Case, log: Path, profile: Path | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter against a fresh backend."""
+    with moto_server() as moto:
+        if case.backend == "null":
+            env, endpoint = client_env(moto, moto), None
+            return _runner(case, env, log, ["--null-sink"], profile, endpoint)
+        with backend(case.backend, case.delay_ms, moto) as target:
+            env = client_env(target.s3, target.dynamodb)
+            return _runner(case, env, log, [], profile, target.label)
+
+
+def _runner(
+    case: Case,
+    env: dict[str, str],
+    log: Path,
+    extra: list[str],
+    profile: Path | None,
+    label: str | None,
+) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.runner", case.impl, str(case.file), "--json"]
+    args += extra + case.extra
+    if profile is not None:
+        args += ["--profile", str(profile)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as err:
+        err.write(f"\n=== {case.label} {case.impl} {label or case.backend}\n")
+        err.flush()
+        done = subprocess.run(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"error": f"exit {done.returncode}, see {log.relative_to(ROOT)}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def import_times(repeat: int = 5) -> dict[str, float | str]:
+    """Median wall time of ``import runtime.<handler>`` in a fresh interpreter, in ms."""
+    env = client_env("http://127.0.0.1:9", "http://127.0.0.1:9")
+    saved = dict(os.environ)
+    processor_env("bench-uploads", "bench-jobs", "bench-results")
+    env.update({k: v for k, v in os.environ.items() if k not in saved})
+    os.environ.clear()
+    os.environ.update(saved)
+    times: dict[str, float | str] = {}
+    for name in HANDLERS:
+        if not (ROOT / "runtime" / f"{name}.py").exists():
+            times[name] = "pending"
+            continue
+        code = (
+            "import time; t = time.perf_counter(); "
+            f"import runtime.{name}; print((time.perf_counter() - t) * 1000)"
+        )
+        samples: list[float] = []
+        for _ in range(repeat):
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                times[name] = "error: " + (done.stderr.strip().splitlines() or ["?"])[-1]
+                break
+            samples.append(float(done.stdout.strip().splitlines()[-1]))
+        else:
+            times[name] = round(statistics.median(samples), 1)
+    return times
+
+
+def synth_time() -> float | str:
+    cdk = ROOT / "node_modules" / ".bin" / "cdk"
+    if not (ROOT / "app.py").exists() or not (ROOT / "cdk.json").exists() or not cdk.exists():
+        return "pending"
+    env = dict(os.environ)
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{ROOT / 'node_modules' / '.bin'}:{env['PATH']}"
+    env["JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION"] = "1"
+    out = RESULTS / "cdk.out"
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(cdk), "synth", "--quiet", "--output", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    if done.returncode:
+        return "error: " + (done.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return round(seconds, 1)
+
+
+def end_to_end(rows: int = 100_000) -> dict[str, Any]:
+    """Upload to a final status on the local stack (``bench.e2e``), in a fresh interpreter."""
+    path, count = data_file(rows=rows)
+    result = e2e.run(path, count)
+    result["file"] = _human(count)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    print(f"... {name}", file=sys.stderr, flush=True)
+    yield
+    print(f"    {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+
+def throughput_cases(full: bool, quick: bool) -> list[Case]:
+    """10k rows on every backend; 100k on all but moto 0 ms (--full adds it, and 1M rows)."""
+    every = [("sink", 0.0), ("sink", 10.0), ("moto", 0.0), ("moto", 10.0)]
+    plan: list[tuple[int, list[tuple[str, float]]]] = [(10_000, every)]
+    if quick:
+        plan = [(10_000, [("sink", 10.0), ("moto", 10.0)])]
+    elif full:
+        plan += [(100_000, every), (1_000_000, [("sink", 10.0), ("moto", 10.0)])]
+    else:
+        plan.append((100_000, [("sink", 0.0), ("sink", 10.0), ("moto", 10.0)]))
+    cases: list[Case] = []
+    for rows, backends in plan:
+        path, count = data_file(rows=rows)
+        for name, delay in backends:
+            for impl in ("processor", "baseline", "ceiling"):
+                cases.append(Case(_human(rows), impl, name, delay, path, count))
+    return cases
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = RESULTS / "logs" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    report: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "mode": "full" if args.full else "quick" if args.quick else "default",
+        "throughput": [],
+        "cpu": [],
+        "memory": [],
+    }
+    have_processor = (ROOT / "runtime" / "processor.py").exists()
+    with _step("generate files"):
+        cases = throughput_cases(args.full, args.quick)
+    with _step("throughput"):
+        for case in cases:
+            if case.impl == "processor" and not have_processor:
+                result: dict[str, Any] = {"error": "pending: runtime/processor.py missing"}
+            else:
+                result = run_case(case, log)
+            report["throughput"].append(_row(case, result))
+            _progress(report["throughput"][-1])
+    with _step("cpu per row (null sink)"):
+        path, count = data_file(rows=10_000 if args.quick else 100_000)
+        for impl in ("processor", "baseline"):
+            case = Case(_human(count), impl, "null", 0.0, path, count)
+            if impl == "processor" and not have_processor:
+                result = {"error": "pending"}
+            else:
+                result = run_case(case, log)
+            report["cpu"].append(_row(case, result))
+            _progress(report["cpu"][-1])
+    with _step("peak memory"):
+        sizes = [10] if args.quick else [10, 100] + ([1000] if args.full else [])
+        for size in sizes:
+            path, count = data_file(size_mb=size)
+            case = Case(f"{size} MB", "processor", "null", 0.0, path, count)
+            result = run_case(case, log) if have_processor else {"error": "pending"}
+            report["memory"].append(_row(case, result))
+            _progress(report["memory"][-1])
+    if args.profile and have_processor:
+        with _step("profile"):
+            path, count = data_file(rows=100_000)
+            target = RESULTS / "profile-processor-sink10.txt"
+            run_case(Case("100k", "processor", "sink", 10.0, path, count), log, target)
+            report["profile"] = str(target.relative_to(ROOT))
+    with _step("import time"):
+        report["import_ms"] = import_times()
+    with _step("end to end"):
+        report["end_to_end"] = end_to_end(10_000 if args.quick else 100_000)
+    with _step("synth"):
+        report["synth_seconds"] = synth_time() if not args.quick else "skipped (--quick)"
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    report["log"] = str(log.relative_to(ROOT))
+    return report
+
+
+def _row(case: Case, result: dict[str, Any]) -> dict[str, Any]:
+    backend_label = (
+        "null sink" if case.backend == "null" else f"{case.backend} {case.delay_ms:g} ms"
+    )
+    row: dict[str, Any] = {
+        "file": case.label,
+        "data_rows": case.data_rows,
+        "backend": backend_label,
+        "impl": case.impl,
+    }
+    if "error" in result:
+        row["error"] = result["error"]
+        return row
+    row.update(
+        rows=result["rows"],
+        seconds=round(result["seconds"], 3),
+        rows_per_second=round(result["rows_per_second"]),
+        cpu_us_per_row=round(result["cpu_seconds"] / max(1, case.data_rows) * 1e6, 1),
+        max_rss_mb=round(result["max_rss_mb"], 1),
+        status=result.get("status", ""),
+    )
+    return row
+
+
+def _progress(row: dict[str, Any]) -> None:
+    what = row.get("error") or f"{row['rows_per_second']} rows/s, {row['max_rss_mb']} MB"
+    print(f"    {row['file']:>6} {row['backend']:<10} {row['impl']:<9} {what}", file=sys.stderr)
+
+
+def _ratio(rows: list[dict[str, Any]], file: str, backend_label: str, other: str) -> float | None:
+    found = {
+        r["impl"]: r.get("rows_per_second")
+        for r in rows
+        if r["file"] == file and r["backend"] == backend_label
+    }
+    mine, theirs = found.get("processor"), found.get(other)
+    if not mine or not theirs:
+        return None
+    return float(mine) / float(theirs)
+
+
+def render(report: dict[str, Any]) -> str:
+    """The Markdown tables for BENCHMARKS.md and the terminal."""
+    out: list[str] = []
+    m = report["machine"]
+    out.append(
+        f"Measured {report['started']} ({report['mode']} run) on {m['cpu']}, {m['cores']} cores, "
+        f"Python {m['python']}, {m['platform']}."
+    )
+    out += ["", "### Throughput (rows/s; data rows / wall time of the handler call)", ""]
+    out.append(
+        "| file | backend | processor | baseline | ceiling | processor / baseline "
+        "| processor / ceiling |"
+    )
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    rows = report["throughput"]
+    seen: list[tuple[str, str]] = []
+    for r in rows:
+        if (r["file"], r["backend"]) not in seen:
+            seen.append((r["file"], r["backend"]))
+    for file, backend_label in seen:
+        cells = {r["impl"]: r for r in rows if r["file"] == file and r["backend"] == backend_label}
+
+        def cell(impl: str, cells: dict[str, dict[str, Any]] = cells) -> str:
+            r = cells.get(impl)
+            if r is None:
+                return "-"
+            return "n/a" if "error" in r else f"{r['rows_per_second']:,}"
+
+        vs_base = _ratio(rows, file, backend_label, "baseline")
+        vs_ceiling = _ratio(rows, file, backend_label, "ceiling")
+        out.append(
+            f"| {file} | {backend_label} | {cell('processor')} | {cell('baseline')} "
+            f"| {cell('ceiling')} | {_fmt_ratio(vs_base, 'x')} | {_fmt_ratio(vs_ceiling, '%')} |"
+        )
+    out += ["", "### Client CPU per row (writes answered in-process: parse, validate, encode)", ""]
+    out.append("| file | implementation | CPU µs/row | wall rows/s | peak RSS MB |")
+    out.append("|---|---|---:|---:|---:|")
+    for r in report["cpu"]:
+        if "error" in r:
+            out.append(f"| {r['file']} | {r['impl']} | n/a | n/a | n/a |")
+        else:
+            out.append(
+                f"| {r['file']} | {r['impl']} | {r['cpu_us_per_row']} | "
+                f"{r['rows_per_second']:,} | {r['max_rss_mb']} |"
+            )
+    out += [
+        "",
+        "### Peak memory of the processor (ru_maxrss of its process; writes answered in-process)",
+        "",
+    ]
+    out.append("| file | data rows | peak RSS MB | rows/s | job status |")
+    out.append("|---|---:|---:|---:|---|")
+    for r in report["memory"]:
+        if "error" in r:
+            out.append(f"| {r['file']} | {r['data_rows']:,} | n/a | n/a | {r['error']} |")
+        else:
+            out.append(
+                f"| {r['file']} | {r['data_rows']:,} | {r['max_rss_mb']} | "
+                f"{r['rows_per_second']:,} | {r['status']} |"
+            )
+    out += ["", "### Cold start and synth", ""]
+    out.append("| what | value |")
+    out.append("|---|---:|")
+    for name, value in report["import_ms"].items():
+        shown = f"{value} ms" if isinstance(value, float) else value
+        out.append(f"| `import runtime.{name}` (median of 5, fresh interpreter) | {shown} |")
+    synth = report["synth_seconds"]
+    out.append(
+        f"| `cdk synth` of the app | {f'{synth} s' if isinstance(synth, float) else synth} |"
+    )
+    e2e = report["end_to_end"]
+    what = f"end to end on the local stack, {e2e.get('file', '100k')} rows, upload to final status"
+    if "seconds" in e2e:
+        out.append(
+            f"| {what} ({e2e.get('status')}; transfer {e2e.get('upload_seconds')} s) "
+            f"| {e2e['seconds']} s |"
+        )
+    else:
+        out.append(f"| {what} | {e2e.get('status', 'pending')} |")
+    return "\n".join(out) + "\n"
+
+
+def _fmt_ratio(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}x" if unit == "x" else f"{value * 100:.0f}%"
+
+
+def update_benchmarks(table: str) -> None:
+    block = f"{BEGIN}\n{table}{END}"
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text += "\n" + block + "\n"
+    BENCHMARKS.write_text(text)
+
+
+def main(argv: list[str] | None = None, *, write: Callable[[str], None] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="add 1M rows and the 1 GB file")
+    parser.add_argument("--quick", action="store_true", help="smallest files only (a smoke run)")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument profile of 100k/sink")
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not update BENCHMARKS.md (JSON only)"
+    )
+    args = parser.parse_args(argv)
+    report = run(args)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = render(report)
+    (write or print)(table)
+    if not args.no_write:
+        update_benchmarks(table)
+    return 0

@@ -1,0 +1,151 @@
+"""JSON-schema (draft-4) models of the HTTP contract, as plain dictionaries.
+
+API Gateway validates request bodies against draft-4 schemas, so every schema here stays inside
+draft-4. The `Api` construct turns these dictionaries into `apigateway.Model`s, and the OpenAPI
+document is generated from the very same dictionaries, so the gateway, the document and the
+handlers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Final
+
+__all__ = [
+    "DRAFT4",
+    "ERROR_RESPONSE",
+    "JOB_STATUSES",
+    "MODELS",
+    "RESULTS_RESPONSE",
+    "STATUS_RESPONSE",
+    "UPLOAD_REQUEST",
+    "UPLOAD_RESPONSE",
+]
+
+DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
+
+JOB_STATUSES: Final = (
+    "PENDING_UPLOAD",
+    "PROCESSING",
+    "COMPLETED",
+    "COMPLETED_WITH_ERRORS",
+    "FAILED",
+    "EXPIRED",
+)
+
+UPLOAD_REQUEST: Final[dict[str, Any]] = {
+    "$schema": DRAFT4,
+    "title": "UploadRequest",
+    "description": "Body of POST /upload: the file the client is about to send.",
+    "type": "object",
+    "properties": {
+        "fileName": {"type": "string", "minLength": 1, "maxLength": 255},
+        "fileType": {"type": "string", "enum": ["csv"]},
+        "contentLength": {"type": "integer", "minimum": 1},
+    },
+    "required": ["fileName", "fileType"],
+    "additionalProperties": False,
+}
+
+UPLOAD_RESPONSE: Final[dict[str, Any]] = {
+    "$schema": DRAFT4,
+    "title": "UploadResponse",
+    "description": "201 answer of POST /upload: an S3 presigned POST for the file.",
+    "type": "object",
+    "properties": {
+        "jobId": {"type": "string"},
+        "upload": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "required": ["url", "fields"],
+        },
+        "expiresAt": {"type": "string"},
+    },
+    "required": ["jobId", "upload", "expiresAt"],
+}
+
+_ROW_COUNTS: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        name: {"type": "integer", "minimum": 0}
+        for name in ("total", "accepted", "rejected", "duplicates")
+    },
+    "required": ["total", "accepted", "rejected", "duplicates"],
+}
+
+STATUS_RESPONSE: Final[dict[str, Any]] = {
+    "$schema": DRAFT4,
+    "title": "StatusResponse",
+    "description": "200 answer of GET /status/{jobId}.",
+    "type": "object",
+    "properties": {
+        "jobId": {"type": "string"},
+        "status": {"type": "string", "enum": list(JOB_STATUSES)},
+        "fileName": {"type": "string"},
+        "createdAt": {"type": "string"},
+        "updatedAt": {"type": "string"},
+        "rows": _ROW_COUNTS,
+        "errors": {"type": "array", "items": {}},
+        "reportUrl": {"type": "string"},
+    },
+    "required": ["jobId", "status", "fileName", "createdAt", "updatedAt", "rows", "errors"],
+}
+
+RESULTS_RESPONSE: Final[dict[str, Any]] = {
+    "$schema": DRAFT4,
+    "title": "ResultsResponse",
+    "description": "200 answer of GET /results/{symbol}: stored rows, time-ordered.",
+    "type": "object",
+    "properties": {
+        "symbol": {"type": "string"},
+        "count": {"type": "integer", "minimum": 0},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "symbol": {"type": "string"},
+                    "timestamp": {"type": "string"},
+                    "price": {
+                        "type": ["string", "number"],
+                        "description": "exact decimal, never rounded through a float",
+                    },
+                    "volume": {"type": "integer", "minimum": 0},
+                },
+                "required": ["symbol", "timestamp", "price", "volume"],
+            },
+        },
+        "nextToken": {"type": "string"},
+    },
+    "required": ["symbol", "count", "items"],
+}
+
+ERROR_RESPONSE: Final[dict[str, Any]] = {
+    "$schema": DRAFT4,
+    "title": "ErrorResponse",
+    "description": "Every error, from a handler or from API Gateway itself (R5).",
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        },
+        "correlationId": {"type": "string"},
+    },
+    "required": ["error", "correlationId"],
+}
+
+MODELS: Final = MappingProxyType(
+    {
+        "UploadRequest": UPLOAD_REQUEST,
+        "UploadResponse": UPLOAD_RESPONSE,
+        "StatusResponse": STATUS_RESPONSE,
+        "ResultsResponse": RESULTS_RESPONSE,
+        "ErrorResponse": ERROR_RESPONSE,
+    }
+)
+"""Model name -> schema, in the order the API declares them."""

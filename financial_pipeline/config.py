@@ -1,0 +1,99 @@
+"""Typed per-environment settings, parsed from the `environments` context of `cdk.json`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aws_cdk import RemovalPolicy
+
+from financial_pipeline._defaults import DEFAULT_MAX_UPLOAD_BYTES
+from financial_pipeline.api import AuthorizationMode
+
+__all__ = ["EnvironmentConfig", "parse_environments"]
+
+_REMOVAL_POLICIES: Final = {
+    "retain": RemovalPolicy.RETAIN,
+    "destroy": RemovalPolicy.DESTROY,
+}
+_KEYS: Final = {
+    "account",
+    "region",
+    "team",
+    "costCenter",
+    "alarmEmail",
+    "authMode",
+    "removalPolicy",
+    "maxUploadBytes",
+    "logLevel",
+    "corsAllowOrigins",
+}
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One environment (dev, staging, prod) as the app deploys it."""
+
+    name: str
+    team: str
+    cost_center: str
+    region: str | None = None
+    account: str | None = None
+    alarm_email: str | None = None
+    auth_mode: AuthorizationMode = AuthorizationMode.IAM
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    log_level: str = "INFO"
+    cors_allow_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """R20: the tags every taggable resource carries."""
+        return {"Environment": self.name, "Team": self.team, "CostCenter": self.cost_center}
+
+    def stack_name(self, region: str) -> str:
+        """R20: ``FinancialPipeline-<environment>-<region>``."""
+        return f"FinancialPipeline-{self.name}-{region}"
+
+    @classmethod
+    def from_context(cls, name: str, raw: Mapping[str, Any]) -> EnvironmentConfig:
+        """Parse one entry of the ``environments`` context; unknown keys are mistakes."""
+        unknown = sorted(set(raw) - _KEYS)
+        if unknown:
+            raise ValueError(f"environment {name!r} has unknown settings {unknown}")
+        for required in ("team", "costCenter"):
+            if not raw.get(required):
+                raise ValueError(f"environment {name!r} needs {required!r}")
+        removal = str(raw.get("removalPolicy", "retain")).lower()
+        if removal not in _REMOVAL_POLICIES:
+            raise ValueError(
+                f"environment {name!r}: removalPolicy must be retain or destroy (got {removal!r})"
+            )
+        auth = str(raw.get("authMode", "iam"))
+        try:
+            auth_mode = AuthorizationMode(auth)
+        except ValueError:
+            raise ValueError(
+                f"environment {name!r}: authMode must be iam, cognito or none (got {auth!r})"
+            ) from None
+        return cls(
+            name=name,
+            team=str(raw["team"]),
+            cost_center=str(raw["costCenter"]),
+            region=raw.get("region"),
+            account=raw.get("account"),
+            alarm_email=raw.get("alarmEmail"),
+            auth_mode=auth_mode,
+            removal_policy=_REMOVAL_POLICIES[removal],
+            max_upload_bytes=int(raw.get("maxUploadBytes", DEFAULT_MAX_UPLOAD_BYTES)),
+            log_level=str(raw.get("logLevel", "INFO")),
+            cors_allow_origins=tuple(raw.get("corsAllowOrigins", ())),
+        )
+
+
+def parse_environments(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, EnvironmentConfig]:
+    """Parse the whole ``environments`` context."""
+    if not raw:
+        raise ValueError("the 'environments' context is empty")
+    return {name: EnvironmentConfig.from_context(name, value) for name, value in raw.items()}

@@ -1,0 +1,44 @@
+"""The deployable stack: one FinancialPipeline per environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from financial_pipeline.config import EnvironmentConfig
+from financial_pipeline.pipeline import FinancialPipeline
+
+__all__ = ["FinancialPipelineStack"]
+
+
+class FinancialPipelineStack(Stack):
+    """Composes `FinancialPipeline` from an `EnvironmentConfig`.
+
+    Attributes:
+        pipeline: the L3 construct (construct id ``Pipeline``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        bundle_dependencies: bool = True,
+        **stack_props: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **stack_props)
+        self.pipeline = FinancialPipeline(
+            self,
+            "Pipeline",
+            environment_name=config.name,
+            authorization=config.auth_mode,
+            alarm_email=config.alarm_email,
+            removal_policy=config.removal_policy,
+            max_upload_bytes=config.max_upload_bytes,
+            log_level=config.log_level,
+            cors_allow_origins=config.cors_allow_origins,
+            bundle_dependencies=bundle_dependencies,
+        )

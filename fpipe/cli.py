@@ -1,0 +1,185 @@
+"""``fpipe``: upload CSV files to the pipeline, follow their jobs, read stored rows.
+
+    fpipe upload trades.csv --wait
+    fpipe status 3f0c...
+    fpipe results AAPL --start 2024-01-01T00:00:00Z --all
+
+The API URL comes from ``--api`` or ``FPIPE_API_URL`` (default http://127.0.0.1:8000, the local
+stack). Requests to an ``execute-api`` URL are signed with SigV4 from the standard AWS
+credential chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from fpipe.client import API_URL_ENV, ApiError, Client
+from fpipe.output import ProgressBar, table
+
+FINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "EXPIRED"})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fpipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--api", help=f"API base URL (default: ${API_URL_ENV} or http://127.0.0.1:8000)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    upload = commands.add_parser("upload", help="upload a CSV file")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--wait", action="store_true", help="wait until the job ends")
+    upload.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait with --wait (default 600)"
+    )
+
+    status = commands.add_parser("status", help="show a job")
+    status.add_argument("job_id")
+
+    results = commands.add_parser("results", help="list stored rows of a symbol")
+    results.add_argument("symbol")
+    results.add_argument("--start", help="startTime (ISO 8601)")
+    results.add_argument("--end", help="endTime (ISO 8601)")
+    results.add_argument("--limit", type=int, help="rows per page (1-1000, default 100)")
+    results.add_argument("--order", choices=["asc", "desc"])
+    results.add_argument("--all", action="store_true", help="follow nextToken to the last page")
+    return parser
+
+
+def _status_rows(job: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = job.get("rows") or {}
+    out = [
+        ("jobId", str(job.get("jobId", ""))),
+        ("status", str(job.get("status", ""))),
+        ("fileName", str(job.get("fileName", ""))),
+        ("createdAt", str(job.get("createdAt", ""))),
+        ("updatedAt", str(job.get("updatedAt", ""))),
+        *(
+            (f"rows.{k}", str(rows.get(k, "")))
+            for k in ("total", "accepted", "rejected", "duplicates")
+        ),
+    ]
+    for error in job.get("errors") or []:
+        out.append(("error", json.dumps(error) if not isinstance(error, str) else error))
+    if job.get("reportUrl"):
+        out.append(("reportUrl", str(job["reportUrl"])))
+    return out
+
+
+def _print_status(job: dict[str, Any], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps(job, indent=2), file=out)
+    else:
+        print(table(("field", "value"), _status_rows(job)), file=out)
+
+
+def _count_data_lines(path: Path) -> int:
+    """Lines after the header: the processing bar's estimate of the row count."""
+    with path.open("rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(lines - 1, 0)
+
+
+def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        print(f"fpipe: no such file: {path}", file=err)
+        return 2
+    size = path.stat().st_size
+    created = client.create_upload(path.name, size or None)
+    job_id = str(created["jobId"])
+    print(f"job {job_id}", file=err)
+    transfer = ProgressBar("upload", err, unit="bytes")
+    client.send_file(created["upload"], path, transfer.update)
+    transfer.finish()
+    if not args.wait:
+        if args.json:
+            print(json.dumps({"jobId": job_id}), file=out)
+        else:
+            print(job_id, file=out)
+        return 0
+    expected = _count_data_lines(path)
+    processing = ProgressBar("process", err, unit="rows")
+    deadline = time.monotonic() + args.timeout
+    delay = 0.2
+    while True:
+        job = client.status(job_id)
+        processed = int((job.get("rows") or {}).get("total") or 0)
+        final = job.get("status") in FINAL_STATUSES
+        processing.update(expected if final else min(processed, expected), expected, job["status"])
+        if final:
+            processing.finish()
+            _print_status(job, args.json, out)
+            return 0 if job["status"] in ("COMPLETED", "COMPLETED_WITH_ERRORS") else 1
+        if time.monotonic() > deadline:
+            processing.finish()
+            print(f"fpipe: job {job_id} still {job['status']} after {args.timeout:.0f}s", file=err)
+            return 3
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def cmd_status(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _print_status(client.status(args.job_id), args.json, out)
+    return 0
+
+
+def cmd_results(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    query = {"start": args.start, "end": args.end, "limit": args.limit, "order": args.order}
+    pages = (
+        client.all_results(args.symbol, **query)
+        if args.all
+        else iter([client.results(args.symbol, **query)])
+    )
+    items: list[dict[str, Any]] = []
+    next_token = None
+    for page in pages:
+        items.extend(page.get("items") or [])
+        next_token = page.get("nextToken")
+    if args.json:
+        document: dict[str, Any] = {
+            "symbol": args.symbol.upper(),
+            "count": len(items),
+            "items": items,
+        }
+        if next_token:
+            document["nextToken"] = next_token
+        print(json.dumps(document, indent=2), file=out)
+        return 0
+    columns = ("symbol", "timestamp", "price", "volume")
+    print(
+        table(columns, [tuple(str(item.get(c, "")) for c in columns) for item in items]), file=out
+    )
+    print(f"{len(items)} row(s)", file=err)
+    if next_token:
+        print(f"more rows: --all, or nextToken {next_token}", file=err)
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    args = _parser().parse_args(argv)
+    client = Client(args.api)
+    command = {"upload": cmd_upload, "status": cmd_status, "results": cmd_results}[args.command]
+    try:
+        return command(client, args, out, err)
+    except ApiError as exc:
+        print(f"fpipe: {exc}", file=err)
+        if exc.correlation_id:
+            print(f"fpipe: correlation id {exc.correlation_id}", file=err)
+        return 1
+    except OSError as exc:
+        print(f"fpipe: {exc}", file=err)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

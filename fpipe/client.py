@@ -1,0 +1,217 @@
+"""HTTP client of the pipeline API: SigV4 for a deployed API, nothing for the local stack."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+API_URL_ENV = "FPIPE_API_URL"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+_AWS_API_HOST = re.compile(
+    r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+)
+_CHUNK = 64 * 1024
+
+Progress = Callable[[int, int], None]
+
+
+class ApiError(Exception):
+    """An error answer of the API, in the SPEC error shape when it has one."""
+
+    def __init__(self, status: int, code: str, message: str, correlation_id: str | None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.correlation_id = correlation_id
+
+
+def aws_region(api_url: str) -> str | None:
+    """The region of an API Gateway URL, or ``None`` when the URL is not an AWS one."""
+    host = urlsplit(api_url).hostname or ""
+    found = _AWS_API_HOST.match(host)
+    return found.group("region") if found else None
+
+
+class SigV4Auth(requests.auth.AuthBase):
+    """Signs each request for API Gateway (service ``execute-api``) from the standard credential
+    chain (environment, profile, SSO, instance role)."""
+
+    def __init__(self, region: str) -> None:
+        import botocore.session  # noqa: PLC0415 - only for an AWS URL
+
+        credentials = botocore.session.Session().get_credentials()
+        if credentials is None:
+            raise RuntimeError("no AWS credentials found for signing (IAM-protected API)")
+        self._credentials = credentials
+        self._region = region
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        from botocore.auth import SigV4Auth as BotoSigV4Auth  # noqa: PLC0415
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+        body = request.body if request.body is not None else b""
+        aws_request = AWSRequest(
+            method=request.method, url=request.url, data=body, headers=dict(request.headers)
+        )
+        BotoSigV4Auth(
+            self._credentials.get_frozen_credentials(), "execute-api", self._region
+        ).add_auth(aws_request)
+        request.headers.update(dict(aws_request.headers.items()))
+        return request
+
+
+class _MultipartBody:
+    """A multipart/form-data body read in chunks: the file is never held in memory, and every
+    chunk read reports progress."""
+
+    def __init__(self, fields: dict[str, str], file: Path, progress: Progress | None) -> None:
+        self.boundary = f"fpipe-{os.urandom(12).hex()}"
+        head = b"".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+            for name, value in fields.items()
+        )
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{quote(file.name)}"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        self._parts: list[bytes | Path] = [head, file, f"\r\n--{self.boundary}--\r\n".encode()]
+        self.file_size = file.stat().st_size
+        self.length = len(head) + self.file_size + len(self._parts[2])  # type: ignore[arg-type]
+        self._progress = progress
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for part in self._parts:
+            if isinstance(part, bytes):
+                yield part
+                continue
+            with part.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    sent += len(chunk)
+                    yield chunk
+                    if self._progress:
+                        self._progress(sent, self.file_size)
+        if self._progress and self.file_size == 0:
+            self._progress(0, 0)
+
+
+class Client:
+    def __init__(self, api_url: str | None = None, *, timeout: float = 30.0) -> None:
+        self.api_url = (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        region = aws_region(self.api_url)
+        self._auth = SigV4Auth(region) if region else None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.session.request(
+            method, self.api_url + path, auth=self._auth, timeout=self.timeout, **kwargs
+        )
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict):
+                raise ApiError(
+                    response.status_code,
+                    str(error.get("code", "ERROR")),
+                    str(error.get("message", "")),
+                    body.get("correlationId") or response.headers.get("X-Correlation-Id"),
+                )
+            message = (
+                body.get("message", response.text) if isinstance(body, dict) else response.text
+            )
+            raise ApiError(
+                response.status_code,
+                "HTTP_ERROR",
+                str(message)[:500],
+                response.headers.get("X-Correlation-Id"),
+            )
+        if not isinstance(body, dict):
+            raise ApiError(response.status_code, "BAD_RESPONSE", "not a JSON object", None)
+        return body
+
+    def create_upload(self, file_name: str, content_length: int | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"fileName": file_name, "fileType": "csv"}
+        if content_length:
+            payload["contentLength"] = content_length
+        return self._request("POST", "/upload", json=payload)
+
+    def send_file(
+        self, upload: dict[str, Any], file: Path, progress: Progress | None = None
+    ) -> None:
+        """POST the file to the presigned URL: every field first, the file last (unsigned: the
+        presigned fields carry the authorization)."""
+        body = _MultipartBody(dict(upload["fields"]), file, progress)
+        response = requests.post(
+            upload["url"],
+            data=_Sized(body),
+            headers={"Content-Type": body.content_type, "Content-Length": str(body.length)},
+            timeout=max(self.timeout, 300),
+        )
+        if response.status_code >= 300:
+            raise ApiError(response.status_code, "UPLOAD_FAILED", response.text[:500], None)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/status/{quote(job_id, safe='')}")
+
+    def results(
+        self,
+        symbol: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+        order: str | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        params = {
+            key: value
+            for key, value in (
+                ("startTime", start),
+                ("endTime", end),
+                ("limit", str(limit) if limit is not None else None),
+                ("order", order),
+                ("nextToken", next_token),
+            )
+            if value is not None
+        }
+        return self._request("GET", f"/results/{quote(symbol, safe='')}", params=params)
+
+    def all_results(self, symbol: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every page, following ``nextToken`` until the last page."""
+        token = None
+        while True:
+            page = self.results(symbol, next_token=token, **kwargs)
+            yield page
+            token = page.get("nextToken")
+            if not token:
+                return
+
+
+class _Sized:
+    """An iterable body with a length, so requests sends Content-Length instead of chunking
+    (S3 rejects chunked POST uploads)."""
+
+    def __init__(self, body: _MultipartBody) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def __len__(self) -> int:
+        return self._body.length

@@ -1,0 +1,117 @@
+"""``python -m local``: synthesize the dev stack and serve the whole pipeline on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local.stack import LocalStack
+from local.synth import synthesize
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="API host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="API port (default 8000; 0: any)")
+    parser.add_argument("--env", default="dev", help="environment of cdk.json (default dev)")
+    parser.add_argument(
+        "--endpoint-url",
+        help="use this S3/DynamoDB/SQS endpoint (a moto server, LocalStack) instead of "
+        "starting moto in-process",
+    )
+    parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
+    parser.add_argument(
+        "--sweep-every",
+        type=float,
+        help="run scheduled functions every N seconds (default: the template's schedule)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no request and function logs")
+    return parser
+
+
+SAMPLE = Path(__file__).resolve().parent / "sample_trades.csv"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def banner(stack: LocalStack, started: float) -> str:
+    url = stack.url
+    script = Path(sys.executable).parent / "fpipe"
+    fpipe = f"{_shown(script) if script.exists() else 'fpipe'} --api {url}"
+    return "\n".join(
+        [
+            f"Financial pipeline ({stack.template.stack_name}) serving on {url}"
+            f"  [ready in {time.monotonic() - started:.1f}s]",
+            f"  backend (S3, DynamoDB, SQS): {stack.endpoint_url}",
+            f"  OpenAPI document:            {url}/openapi.json",
+            "  authorization is not checked locally; press Ctrl-C to stop.",
+            "",
+            "Try it (JOB_ID is printed by the upload):",
+            f"  {fpipe} upload {_shown(SAMPLE)} --wait",
+            f"  {fpipe} status JOB_ID",
+            f"  {fpipe} results AAPL --all",
+            "",
+            "or with curl:",
+            f"  curl -s -X POST {url}/upload -H 'Content-Type: application/json' "
+            '-d \'{"fileName": "trades.csv", "fileType": "csv"}\'',
+            f"  curl -s {url}/status/JOB_ID",
+            f"  curl -s '{url}/results/AAPL?limit=10'",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started = time.monotonic()
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    # The moto server logs every backend call through werkzeug: the gateway's own access log
+    # (logger local.gateway) is the one worth reading.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if args.template:
+        body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
+        stack_name, region = args.template.stem.removesuffix(".template"), None
+    else:
+        synthesized = synthesize(args.env)
+        body, stack_name, region = (
+            synthesized.template,
+            synthesized.stack_name,
+            synthesized.region,
+        )
+    stack = LocalStack(
+        body,
+        stack_name=stack_name,
+        host=args.host,
+        port=args.port,
+        endpoint_url=args.endpoint_url,
+        region=region,
+        schedule_period_seconds=args.sweep_every,
+    )
+    stack.start()
+    print(banner(stack, started), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stack.stop())
+    try:
+        stack.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

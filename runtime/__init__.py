@@ -1,0 +1,1 @@
+"""Lambda code of the financial pipeline: upload, processor, status, results and sweeper."""

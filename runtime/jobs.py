@@ -1,0 +1,362 @@
+"""Jobs table access. Every state change is a conditional write, so status never moves backwards
+and two concurrent invocations cannot both win a transition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class Status:
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+FINAL_STATUSES = frozenset(
+    {Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.EXPIRED}
+)
+STATUS_INDEX = "ByStatus"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The fixed-width UTC form used for every time attribute (string order is time order)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, set):
+        return sorted(_plain(item) for item in value)
+    return value
+
+
+def _av(value: Any) -> Any:
+    return _serializer.serialize(value)
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(slots=True)
+class Job:
+    job_id: str
+    status: str
+    file_name: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    expires_at: str = ""
+    object_key: str = ""
+    etag: str = ""
+    attempt: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    report_key: str = ""
+    redriven: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Job:
+        data = {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+        return cls(
+            job_id=data["jobId"],
+            status=data["status"],
+            file_name=data.get("fileName", ""),
+            created_at=data.get("createdAt", ""),
+            updated_at=data.get("updatedAt", ""),
+            expires_at=data.get("expiresAt", ""),
+            object_key=data.get("objectKey", ""),
+            etag=data.get("etag", ""),
+            attempt=int(data.get("attempt", 0)),
+            rows={key: int(value) for key, value in data.get("rows", {}).items()},
+            errors=list(data.get("errors", [])),
+            warnings=list(data.get("warnings", [])),
+            report_key=data.get("reportKey", ""),
+            redriven=bool(data.get("redriven", False)),
+        )
+
+
+class JobStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _update(self, job_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """Run one conditional update; False when the condition did not hold."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={key: _av(value) for key, value in values.items()},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def create(
+        self, job_id: str, file_name: str, now: datetime, expires_at: datetime, ttl: int
+    ) -> Job:
+        job = Job(
+            job_id=job_id,
+            status=Status.PENDING_UPLOAD,
+            file_name=file_name,
+            created_at=iso(now),
+            updated_at=iso(now),
+            expires_at=iso(expires_at),
+            rows={"total": 0, "accepted": 0, "rejected": 0, "duplicates": 0},
+        )
+        item = {
+            "jobId": job.job_id,
+            "status": job.status,
+            "fileName": job.file_name,
+            "createdAt": job.created_at,
+            "updatedAt": job.updated_at,
+            "expiresAt": job.expires_at,
+            "attempt": 0,
+            "rows": job.rows,
+            "errors": [],
+            "warnings": [],
+            "ttl": ttl,
+        }
+        self._client.put_item(
+            TableName=self._table,
+            Item={key: _av(value) for key, value in item.items()},
+            ConditionExpression="attribute_not_exists(jobId)",
+        )
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"jobId": {"S": job_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return Job.from_item(item) if item else None
+
+    def claim(self, job_id: str, etag: str, object_key: str, now: datetime) -> int | None:
+        """PENDING_UPLOAD -> PROCESSING for this object, or a retry of the same object.
+
+        Returns the attempt number, or None when the job belongs to another state or object.
+        """
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression=(
+                    "SET #status = :processing, etag = :etag, objectKey = :key, updatedAt = :now "
+                    "ADD attempt :one"
+                ),
+                ConditionExpression=(
+                    "#status = :pending OR (#status = :processing AND etag = :etag)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":processing": {"S": Status.PROCESSING},
+                    ":pending": {"S": Status.PENDING_UPLOAD},
+                    ":etag": {"S": etag},
+                    ":key": {"S": object_key},
+                    ":now": {"S": iso(now)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return int(response["Attributes"]["attempt"]["N"])
+
+    def record_attempt_error(
+        self, job_id: str, etag: str, *, attempt: int, code: str, message: str, now: datetime
+    ) -> bool:
+        """Leave a trail on a PROCESSING job before the invocation raises."""
+        entry = {"code": code, "message": message[:500], "attempt": attempt, "at": iso(now)}
+        return self._update(
+            job_id,
+            "SET errors = list_append(if_not_exists(errors, :empty), :entry), updatedAt = :now",
+            "#status = :processing AND etag = :etag",
+            {
+                ":empty": [],
+                ":entry": [entry],
+                ":now": iso(now),
+                ":processing": Status.PROCESSING,
+                ":etag": etag,
+            },
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        etag: str,
+        *,
+        attempt: int,
+        status: str,
+        rows: dict[str, int],
+        errors: list[dict[str, Any]],
+        warnings: list[dict[str, Any]],
+        report_key: str | None,
+        now: datetime,
+    ) -> bool:
+        """PROCESSING -> a final status; only the latest attempt on this object may finish."""
+        update = (
+            "SET #status = :final, #rows = :rows, errors = :errors, warnings = :warnings, "
+            "updatedAt = :now"
+        )
+        values: dict[str, Any] = {
+            ":final": status,
+            ":rows": rows,
+            ":errors": errors,
+            ":warnings": warnings,
+            ":now": iso(now),
+            ":processing": Status.PROCESSING,
+            ":etag": etag,
+            ":attempt": attempt,
+        }
+        if report_key:
+            update += ", reportKey = :report"
+            values[":report"] = report_key
+        else:
+            update += " REMOVE reportKey"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression=update,
+                ConditionExpression="#status = :processing AND etag = :etag AND attempt = :attempt",
+                ExpressionAttributeNames={"#status": "status", "#rows": "rows"},
+                ExpressionAttributeValues={key: _av(value) for key, value in values.items()},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def add_warning(self, job_id: str, code: str, message: str, now: datetime) -> bool:
+        return self._update(
+            job_id,
+            "SET warnings = list_append(if_not_exists(warnings, :empty), :entry), updatedAt = :now",
+            "attribute_exists(jobId) AND #status <> :none",
+            {
+                ":empty": [],
+                ":entry": [{"code": code, "message": message, "at": iso(now)}],
+                ":now": iso(now),
+                ":none": "",
+            },
+        )
+
+    def fail_pending(self, job_id: str, code: str, message: str, now: datetime) -> bool:
+        """Used when a job cannot even start (e.g. the object is too large to be claimed)."""
+        return self._update(
+            job_id,
+            "SET #status = :failed, errors = :errors, updatedAt = :now",
+            "#status = :pending",
+            {
+                ":failed": Status.FAILED,
+                ":errors": [{"code": code, "message": message}],
+                ":now": iso(now),
+                ":pending": Status.PENDING_UPLOAD,
+            },
+        )
+
+    def expire(self, job_id: str, now: datetime) -> bool:
+        return self._update(
+            job_id,
+            "SET #status = :expired, updatedAt = :now, errors = list_append("
+            "if_not_exists(errors, :empty), :entry)",
+            "#status = :pending",
+            {
+                ":expired": Status.EXPIRED,
+                ":now": iso(now),
+                ":pending": Status.PENDING_UPLOAD,
+                ":empty": [],
+                ":entry": [{"code": "UPLOAD_EXPIRED", "message": "no file was uploaded in time"}],
+            },
+        )
+
+    def mark_redriven(self, job_id: str, seen_updated_at: str, now: datetime) -> bool:
+        return self._update(
+            job_id,
+            "SET redriven = :true, updatedAt = :now",
+            "#status = :processing AND updatedAt = :seen AND attribute_not_exists(redriven)",
+            {
+                ":true": True,
+                ":now": iso(now),
+                ":processing": Status.PROCESSING,
+                ":seen": seen_updated_at,
+            },
+        )
+
+    def mark_pending_redriven(self, job_id: str, now: datetime) -> bool:
+        """A PENDING_UPLOAD job whose file exists but whose notification was lost."""
+        return self._update(
+            job_id,
+            "SET redriven = :true",
+            "#status = :pending AND attribute_not_exists(redriven)",
+            {":true": True, ":pending": Status.PENDING_UPLOAD},
+        )
+
+    def fail_stuck(
+        self, job_id: str, seen_updated_at: str, code: str, message: str, now: datetime
+    ) -> bool:
+        return self._update(
+            job_id,
+            "SET #status = :failed, updatedAt = :now, errors = list_append("
+            "if_not_exists(errors, :empty), :entry)",
+            "#status = :processing AND updatedAt = :seen",
+            {
+                ":failed": Status.FAILED,
+                ":now": iso(now),
+                ":processing": Status.PROCESSING,
+                ":seen": seen_updated_at,
+                ":empty": [],
+                ":entry": [{"code": code, "message": message}],
+            },
+        )
+
+    def by_status(self, status: str, updated_before: str) -> Iterator[Job]:
+        """Jobs in `status` last updated before the given time (GSI ByStatus, paginated)."""
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#status = :status AND updatedAt < :before",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": status}, ":before": {"S": updated_before}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield Job.from_item(item)

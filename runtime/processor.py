@@ -1,0 +1,378 @@
+"""Processor: S3 `ObjectCreated` under `incoming/` -> validated rows in the results table.
+
+Idempotent per (bucket, key, ETag): the job records the ETag it claimed; a repeated event for a
+finished job only completes the housekeeping (the move to `processed/`), a retry of a PROCESSING
+job with the same ETag starts over and rewrites the same items, and an object with another ETag
+for a job that is already taken is ignored with a warning on the job.
+
+Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
+would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
+event and, after the last retry, sends it to the failure destination.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+
+from runtime import clients
+from runtime.csv_rules import CsvFileError, CsvParser, FileReason
+from runtime.errors import TimeoutRiskError
+from runtime.jobs import JobStore, Status, utc_now
+from runtime.observability import logger, metrics, tracer
+from runtime.report import ReportWriter
+from runtime.settings import Settings, get_settings
+from runtime.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+INCOMING_PREFIX = "incoming/"
+CHUNK_BYTES = 1024 * 1024
+_INCOMING_KEY = re.compile(
+    r"incoming/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.csv"
+).fullmatch
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_REPLACED = frozenset({"412", "PreconditionFailed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    bucket: str
+    key: str
+    etag: str
+
+
+def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
+    """The created objects named by an S3 notification (keys URL-decoded); test events: none."""
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    refs = []
+    for record in event.get("Records") or []:
+        if record.get("eventSource") != "aws:s3":
+            continue
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name", "")
+        obj = s3.get("object") or {}
+        key = urllib.parse.unquote_plus(obj.get("key", ""))
+        refs.append(ObjectRef(bucket, key, str(obj.get("eTag", "")).strip('"')))
+    return refs
+
+
+def redrive_event(bucket: str, key: str, etag: str) -> dict[str, Any]:
+    """A synthetic S3 notification, as the sweeper sends it to re-drive a job."""
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Redrive",
+                "s3": {
+                    "bucket": {"name": bucket},
+                    "object": {"key": urllib.parse.quote_plus(key), "eTag": etag},
+                },
+            }
+        ]
+    }
+
+
+@dataclass(slots=True)
+class Claim:
+    """One attempt at one object, after the job was claimed for it."""
+
+    job_id: str
+    ref: ObjectRef
+    etag: str
+    attempt: int
+    started: float
+    warnings: list[dict[str, Any]]
+
+
+def _earlier(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failed earlier attempts stay visible on the finished job, as warnings."""
+    return [
+        {
+            "code": "EARLIER_ATTEMPT_FAILED",
+            "message": f"attempt {entry['attempt']}: {entry.get('code', '')}",
+        }
+        for entry in errors
+        if "attempt" in entry
+    ]
+
+
+def _extra_columns(parser: CsvParser) -> list[dict[str, Any]]:
+    if not parser.extra_columns:
+        return []
+    return [
+        {
+            "code": "EXTRA_COLUMNS_IGNORED",
+            "message": "ignored column(s): " + ", ".join(parser.extra_columns),
+        }
+    ]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: Settings,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
+        context: LambdaContext | None,
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._context = context
+        self._jobs = JobStore(dynamodb, settings.jobs_table)
+        timeout_ms = settings.processor_timeout_seconds * 1000
+        # Room to drain the writes in flight, abort the report and record the trail.
+        self._margin_ms = max(5_000, min(20_000, timeout_ms // 10))
+
+    # -- one object ------------------------------------------------------------------------
+
+    def handle(self, ref: ObjectRef) -> dict[str, Any]:
+        match = _INCOMING_KEY(ref.key)
+        if ref.bucket != self._settings.bucket or match is None:
+            logger.warning("ignored object", extra={"bucket": ref.bucket, "key": ref.key})
+            return {"key": ref.key, "outcome": "ignored"}
+        job_id = match.group(1)
+        logger.append_keys(jobId=job_id)
+        try:
+            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                logger.info("object already moved or deleted", extra={"key": ref.key})
+                return {"jobId": job_id, "outcome": "gone"}
+            raise
+        etag = head["ETag"].strip('"')
+        if ref.etag and ref.etag != etag:
+            logger.info("stale event: the object was replaced", extra={"etag": ref.etag})
+            return {"jobId": job_id, "outcome": "stale"}
+
+        job = self._jobs.get(job_id)
+        if job is None:
+            logger.warning("object without a job: deleted")
+            self._s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+            return {"jobId": job_id, "outcome": "orphan"}
+        if job.is_final:
+            if job.etag == etag:
+                self._archive(job_id, ref.key, etag)
+                return {"jobId": job_id, "outcome": "duplicate", "status": job.status}
+            self._jobs.add_warning(
+                job_id,
+                "SECOND_UPLOAD_IGNORED",
+                f"a second file (ETag {etag}) arrived after the job ended; it was deleted",
+                utc_now(),
+            )
+            self._s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+            return {"jobId": job_id, "outcome": "second-upload", "status": job.status}
+        if job.status == Status.PROCESSING and job.etag != etag:
+            self._jobs.add_warning(
+                job_id,
+                "SECOND_UPLOAD_IGNORED",
+                f"a second file (ETag {etag}) arrived while the first was processed",
+                utc_now(),
+            )
+            return {"jobId": job_id, "outcome": "second-upload", "status": job.status}
+
+        attempt = self._jobs.claim(job_id, etag, ref.key, utc_now())
+        if attempt is None:
+            logger.info("job taken by another object or finished meanwhile")
+            return {"jobId": job_id, "outcome": "not-claimed"}
+        claim = Claim(job_id, ref, etag, attempt, time.monotonic(), _earlier(job.errors))
+        try:
+            return self._run(claim, int(head["ContentLength"]))
+        except Exception as exc:
+            code = getattr(exc, "code", None) or type(exc).__name__
+            if isinstance(exc, ClientError):
+                code = _code(exc) or code
+            logger.exception("attempt failed", extra={"attempt": attempt})
+            try:
+                self._jobs.record_attempt_error(
+                    job_id, etag, attempt=attempt, code=str(code), message=str(exc), now=utc_now()
+                )
+            except Exception:
+                logger.exception("could not record the failed attempt on the job")
+            raise
+
+    def _check_time(self, _records: int = 0) -> None:
+        if self._context is None:
+            return
+        if self._context.get_remaining_time_in_millis() < self._margin_ms:
+            raise TimeoutRiskError(
+                "stopped before the function timeout; the retry starts the file over"
+            )
+
+    def _run(self, claim: Claim, size: int) -> dict[str, Any]:
+        if size > self._settings.max_upload_bytes:
+            error = CsvFileError(
+                FileReason.FILE_TOO_LARGE,
+                f"{size} bytes is over the {self._settings.max_upload_bytes}-byte limit",
+            )
+            return self._fail(claim, error, None)
+
+        ref = claim.ref
+        report = ReportWriter(self._s3, ref.bucket, f"reports/{claim.job_id}.csv")
+        writer = BatchWriter(
+            self._dynamodb,
+            self._settings.results_table,
+            claim.job_id,
+            self._settings.write_concurrency,
+        )
+        try:
+            try:
+                body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=claim.etag)
+            except ClientError as exc:
+                if _code(exc) in _REPLACED | _MISSING:
+                    error = CsvFileError(
+                        "OBJECT_REPLACED", "the file was replaced or deleted before it was read"
+                    )
+                    return self._fail(claim, error, None)
+                raise
+            parser = CsvParser(
+                body["Body"].iter_chunks(CHUNK_BYTES),
+                on_reject=report.add,
+                on_progress=self._check_time,
+            )
+            try:
+                for row in parser:
+                    writer.add(row)
+            except CsvFileError as error:
+                # Rows accepted before the fatal line are stored, so the counts match the table
+                # whatever the batch boundaries; the job says so in a warning.
+                writer.flush()
+                report.abort()
+                if writer.written:
+                    claim.warnings.append(
+                        {
+                            "code": "ROWS_STORED_BEFORE_FAILURE",
+                            "message": f"{writer.written} rows before line {error.line} "
+                            "were stored",
+                        }
+                    )
+                return self._fail(claim, error, parser)
+            writer.flush()
+            self._check_time()
+            report_key = report.close()
+        except BaseException:
+            report.abort()
+            raise
+        finally:
+            writer.close()
+
+        claim.warnings.extend(_extra_columns(parser))
+        errors = [
+            {
+                "code": reason,
+                "message": f"{count} row(s) rejected",
+                "count": count,
+                "line": parser.first_line[reason],
+            }
+            for reason, count in sorted(parser.reasons.items())
+        ]
+        status = Status.COMPLETED_WITH_ERRORS if parser.rejected else Status.COMPLETED
+        return self._finish(claim, status, parser, errors, report_key)
+
+    def _fail(self, claim: Claim, error: CsvFileError, parser: CsvParser | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.line is not None:
+            entry["line"] = error.line
+        if parser is not None:
+            claim.warnings.extend(_extra_columns(parser))
+        outcome = self._finish(claim, Status.FAILED, parser, [entry], None)
+        outcome["reason"] = error.code
+        return outcome
+
+    def _finish(
+        self,
+        claim: Claim,
+        status: str,
+        parser: CsvParser | None,
+        errors: list[dict[str, Any]],
+        report_key: str | None,
+    ) -> dict[str, Any]:
+        rows = self._rows(parser)
+        finished = self._jobs.finish(
+            claim.job_id,
+            claim.etag,
+            attempt=claim.attempt,
+            status=status,
+            rows=rows,
+            errors=errors,
+            warnings=claim.warnings,
+            report_key=report_key,
+            now=utc_now(),
+        )
+        if not finished:
+            logger.warning("a newer attempt owns the job; this one stops here")
+            return {"jobId": claim.job_id, "outcome": "superseded"}
+        if not errors or errors[0]["code"] != "OBJECT_REPLACED":
+            self._archive(claim.job_id, claim.ref.key, claim.etag)
+        self._emit(rows, claim.started)
+        logger.info("job finished", extra={"status": status, "rows": rows, "errors": errors})
+        return {"jobId": claim.job_id, "outcome": "processed", "status": status, "rows": rows}
+
+    @staticmethod
+    def _rows(parser: CsvParser | None) -> dict[str, int]:
+        if parser is None:
+            return {"total": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
+        return {
+            "total": parser.total,
+            "accepted": parser.accepted,
+            "rejected": parser.rejected,
+            "duplicates": parser.duplicates,
+        }
+
+    @staticmethod
+    def _emit(rows: dict[str, int], started: float) -> None:
+        metrics.add_metric(name="RowsAccepted", unit=MetricUnit.Count, value=rows["accepted"])
+        metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=rows["rejected"])
+        metrics.add_metric(name="RowsDuplicate", unit=MetricUnit.Count, value=rows["duplicates"])
+        metrics.add_metric(
+            name="JobDurationMs",
+            unit=MetricUnit.Milliseconds,
+            value=(time.monotonic() - started) * 1000,
+        )
+
+    def _archive(self, job_id: str, key: str, etag: str) -> None:
+        """Move `incoming/{jobId}.csv` to `processed/` (copy, then delete), if still ours."""
+        bucket = self._settings.bucket
+        try:
+            self._s3.copy_object(
+                Bucket=bucket,
+                Key=f"processed/{job_id}.csv",
+                CopySource={"Bucket": bucket, "Key": key},
+                CopySourceIfMatch=etag,
+            )
+        except ClientError as exc:
+            if _code(exc) in _MISSING | _REPLACED:
+                return
+            raise
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+
+def process_event(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+    """Handle an S3 notification; usable outside Lambda with any context-like object."""
+    logger.remove_keys(["jobId"])
+    processor = Processor(get_settings(), clients.s3(), clients.dynamodb(), context)
+    return {"results": [processor.handle(ref) for ref in object_refs(event)]}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_event(event, context)

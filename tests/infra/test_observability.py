@@ -1,0 +1,156 @@
+"""Observability: error-rate alarms, throttle alarms, queue and API alarms, topic, dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from .conftest import logical_id, resources, stack_name
+
+FUNCTIONS = ("Upload", "Status", "Results", "Processor", "Sweeper")
+
+
+def _alarm(template: Template, name: str) -> dict[str, Any]:
+    full = f"{stack_name('prod')}-{name}"
+    found = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName") == full
+    ]
+    assert len(found) == 1, f"no alarm named {full}"
+    return found[0]
+
+
+def _expression(alarm: dict[str, Any]) -> str:
+    expressions = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    assert len(expressions) == 1
+    return str(expressions[0])
+
+
+def test_r17_error_rate_alarm_uses_metric_math_per_function(prod: Template) -> None:
+    for name in ("Upload", "Status", "Results", "Processor"):
+        # Given the function's error alarm
+        alarm = _alarm(prod, f"{name}ErrorRate")
+        # Then it alarms on errors / invocations above 1%, not on an error count
+        assert _expression(alarm) == (
+            f"IF(invocations{name} >= 20, 100 * errors{name} / invocations{name}, 0)"
+        )
+        assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        metric_names = {
+            m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m
+        }
+        assert metric_names == {"Errors", "Invocations"}
+        assert all(not m["ReturnData"] for m in alarm["Metrics"] if "MetricStat" in m), (
+            "only the rate may be evaluated"
+        )
+
+
+def test_r17_one_error_in_one_call_does_not_page() -> None:
+    # Given the alarm expression evaluated the way CloudWatch does
+    def rate(errors: int, invocations: int, guard: int = 20) -> float:
+        return 100 * errors / invocations if invocations >= guard else 0.0
+
+    # Then 1 error in 1 call stays quiet; 1 in 50 (2%) alarms; 1 in 200 (0.5%) does not
+    assert rate(1, 1) <= 1
+    assert rate(1, 50) > 1
+    assert rate(1, 200) <= 1
+
+
+def test_r17_scheduled_sweeper_alarms_on_two_failed_runs_of_three(prod: Template) -> None:
+    # Given the sweeper, which runs once per period
+    alarm = _alarm(prod, "SweeperErrorRate")
+    # Then the volume guard is 1 call and 2 of 3 periods must breach
+    assert _expression(alarm).startswith("IF(invocationsSweeper >= 1,")
+    assert alarm["EvaluationPeriods"] == 3
+    assert alarm["DatapointsToAlarm"] == 2
+
+
+def test_r18_read_and_write_throttle_alarms_on_both_tables(prod: Template) -> None:
+    for table in ("ResultsTable", "JobsTable"):
+        table_id = logical_id(prod, "AWS::DynamoDB::GlobalTable", table)
+        for kind in ("Read", "Write"):
+            # Given the throttle alarm of that table and kind
+            alarm = _alarm(prod, f"{table}{kind}Throttles")
+            # Then it fires on the first throttled request of that table
+            assert alarm["MetricName"] == f"{kind}ThrottleEvents"
+            assert alarm["Namespace"] == "AWS/DynamoDB"
+            assert alarm["Dimensions"] == [{"Name": "TableName", "Value": {"Ref": table_id}}]
+            assert alarm["Threshold"] == 0
+            assert alarm["Statistic"] == "Sum"
+
+
+def test_r18_jobs_status_index_throttles_alarm_too(prod: Template) -> None:
+    # Given the sweeper's index / Then its read and write throttles alarm
+    for kind in ("Read", "Write"):
+        alarm = _alarm(prod, f"JobsStatusIndex{kind}Throttles")
+        assert {"Name": "GlobalSecondaryIndexName", "Value": "ByStatus"} in alarm["Dimensions"]
+
+
+def test_r14_failure_queue_depth_alarm(prod: Template) -> None:
+    # Given the failure queue / Then one message in it alarms
+    queue = logical_id(prod, "AWS::SQS::Queue", "FailureQueue")
+    alarm = _alarm(prod, "FailureQueueDepth")
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    ]
+    assert alarm["Threshold"] == 0
+
+
+def test_api_5xx_rate_alarm(prod: Template) -> None:
+    # Given the API alarm / Then it is a 5XX rate with the same volume guard
+    alarm = _alarm(prod, "Api5xxRate")
+    assert _expression(alarm) == "IF(invocationsApi >= 20, 100 * errorsApi / invocationsApi, 0)"
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert names == {"5XXError", "Count"}
+
+
+def test_every_alarm_notifies_the_encrypted_topic(prod: Template) -> None:
+    # Given the alarm topic
+    topic = logical_id(prod, "AWS::SNS::Topic", "AlarmTopic")
+    key = logical_id(prod, "AWS::KMS::Key", "TopicKey")
+    # Then all 13 alarms act on it, and it is encrypted with a rotating key CloudWatch may use
+    alarms = resources(prod, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 13
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+        assert alarm["Properties"]["OKActions"] == [{"Ref": topic}]
+    prod.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}}
+    )
+    prod.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_alarm_email_subscribes_to_the_topic(prod: Template) -> None:
+    # Given prod's alarmEmail / Then it is an e-mail subscription of the topic
+    prod.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "market-data-oncall@example.com"},
+    )
+
+
+def test_dashboard_is_named_after_the_stack(prod: Template) -> None:
+    # Given the dashboard / Then it carries the environment and region in its name (R20)
+    prod.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": stack_name("prod")}
+    )

@@ -1,0 +1,217 @@
+"""The local API front does what the template's API Gateway does, before any handler runs."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import pytest
+from local_api import Api
+from werkzeug.test import Client
+
+from local.apimodel import Throttle, api_from_template
+from local.cfn import Template
+from local.gateway import ApiGateway, TokenBucket, render_template
+from local.stack import LocalStack
+
+
+def _upload_function(stack: LocalStack) -> str:
+    assert stack.lambdas is not None
+    return stack.lambdas.by_handler("runtime.upload.handler").logical_id
+
+
+def _assert_gateway_error(response: Any, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["correlationId"] == response.headers["X-Correlation-Id"]
+    uuid.UUID(body["correlationId"])
+    return str(body["correlationId"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"fileType": "csv"}, id="missing-fileName"),
+        pytest.param({"fileName": "a.csv", "fileType": "xlsx"}, id="wrong-fileType"),
+        pytest.param({"fileName": "a.csv", "fileType": "csv", "extra": 1}, id="extra-field"),
+    ],
+)
+def test_fails_r4_r5_invalid_upload_body_is_rejected_by_the_gateway_before_the_handler(
+    stack: LocalStack, api: Api, body: dict[str, Any]
+) -> None:
+    # Given the upload handler's invocation count
+    assert stack.lambdas is not None
+    function = _upload_function(stack)
+    before = stack.lambdas.invocations[function]
+
+    # When a body that the template's model rejects is posted
+    response = api.post("/upload", json=body)
+
+    # Then the gateway answers 400 in the error shape of its gateway response, with a
+    # correlation id, and the handler never ran
+    _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
+    assert stack.lambdas.invocations[function] == before
+
+
+def test_fails_r4_body_that_is_not_json_is_rejected_before_the_handler(
+    stack: LocalStack, api: Api
+) -> None:
+    # Given the upload handler's invocation count
+    assert stack.lambdas is not None
+    function = _upload_function(stack)
+    before = stack.lambdas.invocations[function]
+
+    # When the body is not JSON
+    response = api.post("/upload", data=b"{not json", headers={"Content-Type": "application/json"})
+
+    # Then the gateway rejects it and the handler never ran
+    _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
+    assert stack.lambdas.invocations[function] == before
+
+
+def test_fails_r5_unknown_route_answers_like_api_gateway(api: Api) -> None:
+    # When a path that the API does not have is called
+    response = api.get("/jobs")
+
+    # Then API Gateway's 403 comes back in the SPEC error shape
+    _assert_gateway_error(response, 403, "MISSING_AUTHENTICATION_TOKEN")
+
+
+def test_fails_r5_handler_error_honours_the_client_correlation_id(api: Api) -> None:
+    # When a malformed job id is sent with a correlation id
+    response = api.get("/status/not-a-uuid", headers={"X-Correlation-Id": "trace-42"})
+
+    # Then the handler's 400 carries that id in the body and the header
+    assert response.status_code == 400
+    assert response.json()["correlationId"] == "trace-42"
+    assert response.headers["X-Correlation-Id"] == "trace-42"
+
+
+def test_r1_valid_upload_reaches_the_handler_with_a_proxy_event(
+    stack: LocalStack, api: Api
+) -> None:
+    # Given the upload handler's invocation count
+    assert stack.lambdas is not None
+    function = _upload_function(stack)
+    before = stack.lambdas.invocations[function]
+
+    # When a valid body is posted
+    response = api.post("/upload", json={"fileName": "a.csv", "fileType": "csv"})
+
+    # Then the handler ran once and answered 201
+    assert response.status_code == 201, response.text
+    assert stack.lambdas.invocations[function] == before + 1
+
+
+def _front(template_body: dict[str, Any], seen: list[dict[str, Any]]) -> Client:
+    def invoke(arn: str, event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event)
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+    api = api_from_template(Template(template_body, stack_name="test"))
+    return Client(ApiGateway(api, invoke))
+
+
+def test_r3_proxy_event_has_the_rest_v1_shape(dev_template: dict[str, Any]) -> None:
+    # Given the gateway of the dev template with a recording integration
+    seen: list[dict[str, Any]] = []
+    client = _front(dev_template, seen)
+
+    # When a results query with a repeated parameter is sent
+    response = client.get("/results/AAPL?limit=5&order=asc&order=desc", headers={"X-A": "1"})
+
+    # Then the handler receives the REST v1 proxy event
+    assert response.status_code == 200
+    (event,) = seen
+    assert event["resource"] == "/results/{symbol}"
+    assert event["path"] == "/results/AAPL"
+    assert event["httpMethod"] == "GET"
+    assert event["pathParameters"] == {"symbol": "AAPL"}
+    assert event["queryStringParameters"] == {"limit": "5", "order": "desc"}
+    assert event["multiValueQueryStringParameters"]["order"] == ["asc", "desc"]
+    assert event["headers"]["X-A"] == "1"
+    assert event["multiValueHeaders"]["X-A"] == ["1"]
+    assert event["requestContext"]["requestId"] == response.headers["x-amzn-RequestId"]
+    assert event["requestContext"]["stage"] == "v1"
+    assert event["body"] is None
+
+
+def test_fails_r6_throttling_follows_the_template_stage_settings(
+    dev_template: dict[str, Any],
+) -> None:
+    # Given the dev template with the stage limited to a burst of 2 requests
+    template = copy.deepcopy(dev_template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::ApiGateway::Stage":
+            for setting in resource["Properties"]["MethodSettings"]:
+                setting.update(ThrottlingRateLimit=0.001, ThrottlingBurstLimit=2)
+    seen: list[dict[str, Any]] = []
+    client = _front(template, seen)
+
+    # When three requests arrive at once
+    statuses = [client.get("/results/AAPL").status_code for _ in range(3)]
+
+    # Then the third gets a 429 in the SPEC error shape, and never reaches the handler
+    assert statuses == [200, 200, 429]
+    assert len(seen) == 2
+    throttled = client.get("/results/AAPL")
+    body = throttled.get_json()
+    assert body["error"]["code"] == "THROTTLED"
+    assert body["correlationId"] == throttled.headers["X-Correlation-Id"]
+
+
+def test_r6_token_bucket_serves_the_burst_then_refills_at_the_rate() -> None:
+    # Given a token bucket of rate 1000/s and burst 2000, on a clock that stands still
+    now = [0.0]
+    bucket = TokenBucket(Throttle(rate=1000, burst=2000), clock=lambda: now[0])
+
+    # When 2001 requests arrive in the same instant, then one more after 1 ms
+    granted = sum(bucket.take() for _ in range(2001))
+    now[0] += 0.001
+    refilled = bucket.take()
+
+    # Then the burst is served, the next is refused, and the rate refills one token per ms
+    assert granted == 2000
+    assert refilled is True
+    assert bucket.take() is False
+
+
+def test_dev_template_api_is_read_from_the_template(dev_template: dict[str, Any]) -> None:
+    # When the REST API is read from the dev template
+    api = api_from_template(Template(dev_template, stack_name="test"))
+
+    # Then routes, validators, models, gateway responses and throttling come from it
+    routes = {(r.http_method, r.resource_path): r for r in api.routes}
+    upload = routes[("POST", "/upload")]
+    assert upload.validate_body
+    assert upload.models["application/json"]["required"] == ["fileName", "fileType"]
+    assert routes[("GET", "/status/{jobId}")].required_parameters == ("method.request.path.jobId",)
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(api.gateway_responses)
+    assert api.stage_throttle == Throttle(rate=1000.0, burst=2000)
+
+
+def test_gateway_response_template_renders_context_variables() -> None:
+    # Given the template language API Gateway uses in gateway responses
+    template = (
+        '{"code": "$context.error.responseType", "message": $context.error.messageString, '
+        '"id": "$context.requestId", "js": "$util.escapeJavaScript($context.error.message)", '
+        '"h": "$input.params(\'X-Trace\')", "unknown": "$context.nothing"}'
+    )
+    context = {
+        "error.responseType": "BAD_REQUEST_BODY",
+        "error.messageString": '"Invalid \\"body\\""',
+        "error.message": 'Invalid "body"',
+        "requestId": "r-1",
+    }
+
+    # When it is rendered
+    text = render_template(template, context, {"X-Trace": "t-9"})
+
+    # Then context variables and parameters are substituted, unknown ones stay literal
+    assert text == (
+        '{"code": "BAD_REQUEST_BODY", "message": "Invalid \\"body\\"", "id": "r-1", '
+        '"js": "Invalid \\"body\\"", "h": "t-9", "unknown": "$context.nothing"}'
+    )

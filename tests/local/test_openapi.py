@@ -1,0 +1,113 @@
+"""The OpenAPI document: one source with the gateway models, current, served, and honoured."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from local_api import Api
+from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from financial_pipeline import api_schema
+from local.openapi import DOCUMENT_PATH, build_document, render
+from local.stack import LocalStack
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+def test_committed_document_is_current() -> None:
+    # When the document is generated afresh
+    fresh = render(build_document())
+
+    # Then docs/openapi.json is exactly that (`make openapi` regenerates it)
+    assert DOCUMENT_PATH.read_text(encoding="utf-8") == fresh
+
+
+def test_document_is_valid_openapi_built_from_the_gateway_models() -> None:
+    # When the document is generated
+    document = build_document()
+
+    # Then it is valid OpenAPI, and its schemas are the construct's models
+    validate(document)
+    for name, schema in api_schema.MODELS.items():
+        component = document["components"]["schemas"][name]
+        assert component == {k: v for k, v in schema.items() if k != "$schema"}
+
+
+def test_r4_gateway_models_match_the_document(stack: LocalStack) -> None:
+    # Given the upload route's model in the synthesized template
+    assert stack.gateway is not None
+    route = next(
+        r
+        for r in stack.gateway.api.routes
+        if (r.http_method, r.resource_path) == ("POST", "/upload")
+    )
+
+    # Then the document's request schema is the model the gateway validates with
+    document = build_document()
+    assert route.models["application/json"]["required"] == (
+        document["components"]["schemas"]["UploadRequest"]["required"]
+    )
+
+
+def test_local_stack_serves_the_document_with_its_own_server(api: Api) -> None:
+    # When /openapi.json is fetched from the local stack
+    response = api.get("/openapi.json")
+
+    # Then it is the document, pointing at the local stack, without AWS auth
+    assert response.status_code == 200
+    document = response.json()
+    assert document["servers"] == [{"url": api.url}]
+    assert "security" not in document
+    assert document["paths"].keys() == build_document()["paths"].keys()
+
+
+@pytest.fixture(scope="module")
+def openapi_schema(stack: LocalStack) -> Any:
+    return schemathesis.openapi.from_url(f"{stack.url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("openapi_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_r4_r5_api_conforms_to_its_openapi_document(case: Any) -> None:
+    # Given a request generated from the document
+    # When it is sent to the local stack
+    # Then there is no 5xx and the response matches the documented status, type and schema
+    case.call_and_validate(checks=CHECKS)
+
+
+def test_r5_error_bodies_of_the_gateway_match_the_error_schema(api: Api) -> None:
+    # Given the error schema of the document
+    error_schema = build_document()["components"]["schemas"]["ErrorResponse"]
+
+    # When the gateway itself rejects a request
+    response = api.post("/upload", data=json.dumps({"fileName": ""}))
+
+    # Then its body validates against that schema
+    assert response.status_code == 400
+    jsonschema.validate(response.json(), error_schema)

@@ -1,0 +1,190 @@
+"""The local stack brings up what the template describes, with the template's semantics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from local.cfn import Template, TemplateError
+from local.lambdas import LambdaService, functions_from_template
+from local.stack import LocalStack, schedule_seconds, schedules_from_template
+
+
+def _resource_id(template: dict[str, Any], type_: str, contains: str) -> str:
+    (found,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == type_ and contains in logical_id
+    ]
+    return found
+
+
+def test_r11_tables_have_the_template_keys_index_and_ttl(
+    stack: LocalStack, dev_template: dict[str, Any]
+) -> None:
+    # Given the dev template's two tables
+    results_id = _resource_id(dev_template, "AWS::DynamoDB::GlobalTable", "Results")
+    jobs_id = _resource_id(dev_template, "AWS::DynamoDB::GlobalTable", "Jobs")
+    ddb = stack.clients.dynamodb
+
+    # When the local tables are described
+    results = ddb.describe_table(TableName=stack.template.physical_name(results_id))["Table"]
+    jobs_name = stack.template.physical_name(jobs_id)
+    jobs = ddb.describe_table(TableName=jobs_name)["Table"]
+    ttl = ddb.describe_time_to_live(TableName=jobs_name)["TimeToLiveDescription"]
+
+    # Then they carry the template's key schema, index and TTL
+    assert results["KeySchema"] == [
+        {"AttributeName": "symbol", "KeyType": "HASH"},
+        {"AttributeName": "timestamp", "KeyType": "RANGE"},
+    ]
+    assert jobs["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
+    (index,) = jobs["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "ByStatus"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "updatedAt"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+
+
+def test_r9_bucket_notification_keeps_the_template_filter(stack: LocalStack) -> None:
+    # Given the upload bucket of the template's S3 notification
+    (notification,) = stack.notifications
+
+    # When its notification configuration is read back from the emulated S3
+    config = stack.clients.s3.get_bucket_notification_configuration(Bucket=notification.bucket)
+
+    # Then object-created events under incoming/*.csv go to the poller's queue
+    (queue_config,) = config["QueueConfigurations"]
+    assert queue_config["Events"] == ["s3:ObjectCreated:*"]
+    rules = {r["Name"].lower(): r["Value"] for r in queue_config["Filter"]["Key"]["FilterRules"]}
+    assert rules == {"prefix": "incoming/", "suffix": ".csv"}
+    assert notification.matches("incoming/a.csv")
+    assert not notification.matches("processed/a.csv")
+
+
+def test_functions_get_the_template_environment_with_references_resolved(
+    stack: LocalStack,
+) -> None:
+    # Given the functions read from the template
+    specs = {spec.handler: spec for spec in stack.functions.values()}
+
+    # Then the five handlers of the contract are there, inline CDK providers are not
+    assert set(specs) == {
+        "runtime.upload.handler",
+        "runtime.status.handler",
+        "runtime.results.handler",
+        "runtime.processor.handler",
+        "runtime.sweeper.handler",
+    }
+    # And Ref/GetAtt resolve to the local resources
+    processor = specs["runtime.processor.handler"]
+    env = specs["runtime.sweeper.handler"].environment
+    assert env["PROCESSOR_FUNCTION_NAME"] == processor.name
+    buckets = stack.clients.s3.list_buckets()["Buckets"]
+    assert env["BUCKET_NAME"] in {b["Name"] for b in buckets}
+    tables = stack.clients.dynamodb.list_tables()["TableNames"]
+    assert {env["JOBS_TABLE_NAME"], env["RESULTS_TABLE_NAME"]} <= set(tables)
+
+
+def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failure_queue(
+    stack: LocalStack,
+) -> None:
+    # Given the template's processor with code that always fails
+    processor = stack.lambdas.by_handler("runtime.processor.handler")  # type: ignore[union-attr]
+    assert processor.max_retries == 2
+    assert processor.on_failure_queue_url is not None
+    calls: list[dict[str, Any]] = []
+
+    def failing(event: dict[str, Any], context: Any) -> None:
+        calls.append(event)
+        raise RuntimeError("DynamoDB unavailable")
+
+    service = LambdaService(
+        {processor.logical_id: processor},
+        send_to_queue=lambda url, body: stack.clients.sqs.send_message(
+            QueueUrl=url, MessageBody=body
+        ),
+        retry_delays=(0.01,),
+        handlers={processor.handler: failing},
+    )
+    service.start()
+    try:
+        # When an event is invoked asynchronously
+        service.invoke_async(processor, {"marker": "r14"})
+        assert service.wait_idle(30)
+    finally:
+        service.stop()
+
+    # Then it ran three times and its record reached the template's failure queue
+    assert len(calls) == 3
+    messages = stack.clients.sqs.receive_message(
+        QueueUrl=processor.on_failure_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5
+    )["Messages"]
+    records = [json.loads(m["Body"]) for m in messages]
+    (record,) = [r for r in records if r["requestPayload"] == {"marker": "r14"}]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorMessage"] == "DynamoDB unavailable"
+
+
+def test_sweeper_redrive_reaches_the_processor_through_the_lambda_invoke_api(
+    stack: LocalStack,
+) -> None:
+    # Given a boto3 Lambda client configured as the handlers' clients are
+    assert stack.lambdas is not None
+    processor = stack.lambdas.by_handler("runtime.processor.handler")
+    before = stack.lambdas.invocations[processor.logical_id]
+    client = boto3.client("lambda")
+
+    # When an asynchronous invocation of the processor is requested by name
+    answer = client.invoke(
+        FunctionName=processor.name, InvocationType="Event", Payload=b'{"Records": []}'
+    )
+    assert stack.lambdas.wait_idle(30)
+
+    # Then the local runtime accepted and ran it
+    assert answer["StatusCode"] == 202
+    assert stack.lambdas.invocations[processor.logical_id] == before + 1
+
+
+def test_sweeper_runs_on_the_template_schedule(dev_template: dict[str, Any]) -> None:
+    # When the schedules are read from the dev template
+    (schedule,) = schedules_from_template(Template(dev_template, stack_name="t"))
+
+    # Then the sweeper runs every five minutes
+    specs = functions_from_template(Template(dev_template, stack_name="t"))
+    assert specs[schedule.function_logical_id].handler == "runtime.sweeper.handler"
+    assert schedule.period_seconds == 300
+    assert schedule_seconds("rate(1 hour)") == 3600
+    assert schedule_seconds("cron(0 12 * * ? *)") is None
+
+
+def test_intrinsic_functions_resolve_to_local_values() -> None:
+    # Given a template with references of every kind the local stack resolves
+    template = Template(
+        {
+            "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
+            "Resources": {
+                "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "b-1"}},
+                "Queue": {"Type": "AWS::SQS::Queue"},
+            },
+        },
+        stack_name="s",
+        region="eu-west-1",
+        sqs_endpoint="http://127.0.0.1:1",
+    )
+
+    # Then each resolves as CloudFormation would, with local endpoints
+    assert template.resolve({"Ref": "Bucket"}) == "b-1"
+    assert template.resolve({"Fn::GetAtt": ["Bucket", "Arn"]}) == "arn:aws:s3:::b-1"
+    assert template.resolve({"Fn::Sub": "${AWS::Region}-${Stage}-${Bucket}"}) == "eu-west-1-dev-b-1"
+    assert template.resolve({"Fn::Join": ["/", [{"Ref": "AWS::AccountId"}, "x"]]}) == (
+        "123456789012/x"
+    )
+    queue_url = template.resolve({"Ref": "Queue"})
+    assert queue_url.startswith("http://127.0.0.1:1/123456789012/s-Queue-")
+    assert template.resolve({"Fn::GetAtt": ["Queue", "QueueName"]}) == queue_url.rsplit("/", 1)[1]
+    with pytest.raises(TemplateError, match="Missing"):
+        template.resolve({"Ref": "Missing"})

@@ -1,0 +1,307 @@
+"""Runtime tests run the real handlers against moto in server mode (a real HTTP endpoint)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+BUCKET = "test-uploads"
+JOBS_TABLE = "test-jobs"
+RESULTS_TABLE = "test-results"
+MAX_UPLOAD_BYTES = 1_000_000
+
+# Set before any runtime module is imported: Powertools reads these at import time.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_SERVICE_NAME": "financial-pipeline-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinancialPipelineTest",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "ENVIRONMENT": "test",
+        "BUCKET_NAME": BUCKET,
+        "JOBS_TABLE_NAME": JOBS_TABLE,
+        "RESULTS_TABLE_NAME": RESULTS_TABLE,
+        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "UPLOAD_URL_TTL_SECONDS": "900",
+        "REPORT_URL_TTL_SECONDS": "300",
+        "JOB_TTL_DAYS": "30",
+        "PROCESSOR_FUNCTION_NAME": "test-processor",
+        "PROCESSOR_TIMEOUT_SECONDS": "300",
+        "PROCESSOR_MAX_RETRIES": "2",
+        "WRITE_CONCURRENCY": "4",
+    }
+)
+for _name in list(os.environ):
+    if _name.startswith("AWS_ENDPOINT_URL") or _name == "AWS_PROFILE":
+        del os.environ[_name]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def create_resources(s3: Any, dynamodb: Any) -> None:
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    dynamodb.create_table(
+        TableName=JOBS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "jobId", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "updatedAt", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByStatus",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    dynamodb.create_table(
+        TableName=RESULTS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "symbol", "AttributeType": "S"},
+            {"AttributeName": "timestamp", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "symbol", "KeyType": "HASH"},
+            {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    from runtime import clients
+    from runtime.settings import get_settings
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    get_settings.cache_clear()
+    clients.reset()
+    create_resources(clients.s3(), clients.dynamodb())
+    try:
+        yield endpoint
+    finally:
+        clients.reset()
+        server.stop()
+        del os.environ["AWS_ENDPOINT_URL"]
+
+
+class FakeContext:
+    """The attributes Powertools reads from a Lambda context, with a controllable clock."""
+
+    function_name = "test-function"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+
+    def __init__(self, remaining_ms: int = 300_000) -> None:
+        self.remaining_ms = remaining_ms
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def api_event(
+    method: str,
+    path: str,
+    resource: str,
+    *,
+    body: Any = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) Lambda proxy event."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or {},
+        "multiValueHeaders": {key: [value] for key, value in (headers or {}).items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": (
+            {key: [value] for key, value in query.items()} if query else None
+        ),
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "resourcePath": resource,
+            "httpMethod": method,
+            "stage": "test",
+            "path": f"/test{path}",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body if body is None or isinstance(body, str) else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def s3_event(key: str, etag: str, bucket: str = BUCKET) -> dict[str, Any]:
+    """An S3 notification as S3 sends it: the key URL-encoded."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "eu-west-1",
+                "eventName": "ObjectCreated:Post",
+                "s3": {
+                    "bucket": {"name": bucket},
+                    "object": {"key": urllib.parse.quote_plus(key), "eTag": etag, "size": 1},
+                },
+            }
+        ]
+    }
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+@dataclass
+class Pipeline:
+    """Drives the handlers like API Gateway and S3 would."""
+
+    endpoint: str
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def s3(self) -> Any:
+        from runtime import clients
+
+        return clients.s3()
+
+    @property
+    def dynamodb(self) -> Any:
+        from runtime import clients
+
+        return clients.dynamodb()
+
+    def create_job(self, file_name: str = "trades.csv", **extra: Any) -> dict[str, Any]:
+        from runtime import upload
+
+        event = api_event(
+            "POST", "/upload", "/upload", body={"fileName": file_name, "fileType": "csv", **extra}
+        )
+        response = upload.handler(event, FakeContext())
+        assert response["statusCode"] == 201, response
+        return dict(body_of(response))
+
+    def post_file(self, upload: dict[str, Any], data: bytes) -> str:
+        """The client's multipart POST to the presigned URL; returns the object's ETag."""
+        import requests
+
+        answer = requests.post(
+            upload["url"],
+            data=upload["fields"],
+            files={"file": ("ignored.csv", data)},
+            timeout=30,
+        )
+        assert answer.status_code in (200, 201, 204), answer.text
+        key = upload["fields"]["key"]
+        return str(self.s3.head_object(Bucket=BUCKET, Key=key)["ETag"]).strip('"')
+
+    def process(self, key: str, etag: str, context: FakeContext | None = None) -> dict[str, Any]:
+        from runtime import processor
+
+        result = processor.handler(s3_event(key, etag), context or FakeContext())
+        self.outcomes.append(result)
+        return dict(result)
+
+    def run(self, data: bytes, file_name: str = "trades.csv") -> tuple[str, dict[str, Any]]:
+        """Create a job, upload `data`, deliver the notification; returns (jobId, job status)."""
+        created = self.create_job(file_name)
+        etag = self.post_file(created["upload"], data)
+        self.process(created["upload"]["fields"]["key"], etag)
+        return created["jobId"], self.status(created["jobId"])
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        from runtime import status
+
+        event = api_event(
+            "GET", f"/status/{job_id}", "/status/{jobId}", path_parameters={"jobId": job_id}
+        )
+        response = status.handler(event, FakeContext())
+        assert response["statusCode"] == 200, response
+        return dict(body_of(response))
+
+    def job_item(self, job_id: str) -> Any:
+        from runtime.jobs import JobStore
+
+        return JobStore(self.dynamodb, JOBS_TABLE).get(job_id)
+
+    def report(self, job_id: str) -> list[list[str]]:
+        import csv
+        import io
+
+        text = self.s3.get_object(Bucket=BUCKET, Key=f"reports/{job_id}.csv")["Body"].read()
+        return list(csv.reader(io.StringIO(text.decode("utf-8"))))
+
+    def rows_of(self, symbol: str) -> list[dict[str, str]]:
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=RESULTS_TABLE,
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "symbol"},
+            ExpressionAttributeValues={":s": {"S": symbol}},
+        )
+        return [
+            {
+                "timestamp": item["timestamp"]["S"],
+                "price": item["price"]["N"],
+                "volume": item["volume"]["N"],
+            }
+            for page in pages
+            for item in page["Items"]
+        ]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=BUCKET, Key=key)
+        except Exception:
+            return False
+        return True
+
+
+@pytest.fixture
+def pipeline(moto_endpoint: str) -> Pipeline:
+    return Pipeline(moto_endpoint)
+
+
+@pytest.fixture
+def symbol() -> str:
+    """A symbol no other test writes, so table assertions are exact."""
+    return "T" + uuid.uuid4().hex[:10].upper()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A handler that adds no metric (an API call) makes Powertools warn; that is expected here.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish")
