@@ -110,6 +110,7 @@ class Ingest(Construct):
         storage.grant_objects(self.processor, INCOMING_PREFIX, "s3:GetObject", "s3:DeleteObject")
         storage.grant_objects(self.processor, PROCESSED_PREFIX, "s3:PutObject")
         storage.grant_objects(self.processor, REPORTS_PREFIX, "s3:PutObject")
+        storage.grant_key_lookup(self.processor)
         results.grant_write_data(self.processor)
         jobs.grant_read_write_data(self.processor)
         bucket.add_event_notification(
@@ -134,8 +135,11 @@ class Ingest(Construct):
         # A failed sweep is simply repeated by the next scheduled run.
         self.sweeper.configure_async_invoke(retry_attempts=0)
         jobs.grant_read_write_data(self.sweeper)
-        # HeadObject: did the upload of a pending job arrive?
-        storage.grant_objects(self.sweeper, INCOMING_PREFIX, "s3:GetObject")
+        # HeadObject (did the upload of a pending job arrive?), and archiving the file of a
+        # job it fails: copy to processed/, delete from incoming/.
+        storage.grant_objects(self.sweeper, INCOMING_PREFIX, "s3:GetObject", "s3:DeleteObject")
+        storage.grant_objects(self.sweeper, PROCESSED_PREFIX, "s3:PutObject")
+        storage.grant_key_lookup(self.sweeper)
         self.processor.grant_invoke(self.sweeper)
         self.sweeper.add_environment("PROCESSOR_FUNCTION_NAME", self.processor.function_name)
         timeout = self.processor.timeout or FUNCTION_TIMEOUT

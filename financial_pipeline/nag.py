@@ -132,7 +132,8 @@ def acknowledge_pipeline(pipeline: FinancialPipeline, *, authorization: Authoriz
     )
     acknowledge(
         _policy(functions["Sweeper"]),
-        objects("incoming/", "the grant is s3:GetObject (HeadObject) there only."),
+        objects("incoming/", "the grant is s3:GetObject and s3:DeleteObject there only."),
+        objects("processed/", "the grant is s3:PutObject there only (archiving failed jobs)."),
         (jobs_index, index_reason),
         (
             f"AwsSolutions-IAM5[Resource::{_ref(ingest.processor.node.default_child)}:*]",

@@ -26,6 +26,7 @@ from financial_pipeline.storage import JOBS_STATUS_INDEX, Storage
 __all__ = ["Observability"]
 
 _PERIOD: Final = Duration.minutes(5)
+PROCESSING_SLO: Final = Duration.seconds(30)
 
 
 def error_rate(
@@ -210,6 +211,17 @@ class Observability(Construct):
             queue_depth,
             0,
             "Uploads the processor failed on after every retry (R14)",
+        )
+
+        # R21: a file is processed within 30 s. Duration is the processing time of one file;
+        # two slow periods out of three page, one slow outlier does not.
+        alarm(
+            "ProcessorDurationSlo",
+            ingest.processor.metric_duration(period=_PERIOD, statistic="p99"),
+            PROCESSING_SLO.to_milliseconds(),
+            "Processor: p99 time to process one file is above the 30 s objective (R21)",
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
         )
 
         api_error_rate = error_rate(

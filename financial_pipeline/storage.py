@@ -72,6 +72,10 @@ class Storage(Construct):
                 access and TLS settings cannot be overridden. Default none.
         """
         super().__init__(scope, construct_id)
+        # Log delivery is granted by bucket policy, never by ACL: the buckets enforce bucket
+        # owner object ownership, which disables ACLs. Pinned here so that apps without this
+        # feature flag in their cdk.json get the same buckets.
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
 
         self.access_log_bucket = s3.Bucket(
             self,
@@ -172,6 +176,13 @@ class Storage(Construct):
             grantee=grantee,
             actions=list(actions),
             resource_arns=[self.bucket.arn_for_objects(f"{prefix}*")],
+        )
+
+    def grant_key_lookup(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Grant ``s3:ListBucket`` on the upload bucket, so that HeadObject of a missing key
+        answers 404 rather than 403 and "not uploaded (yet)" can be told from "forbidden"."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn]
         )
 
 

@@ -8,11 +8,12 @@ import logging
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from local.stack import LocalStack
-from local.synth import synthesize
+from local.synth import synthesize, synthesize_cached
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,11 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="synthesize even if the construct library, app.py and cdk.json are unchanged "
+        "since the last run (the template is cached in cdk.out/local/)",
+    )
+    parser.add_argument(
         "--sweep-every",
         type=float,
         help="run scheduled functions every N seconds (default: the template's schedule)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no request and function logs")
+    parser.add_argument(
+        "--quiet", action="store_true", help="only warnings from the gateway and the functions"
+    )
     return parser
 
 
@@ -81,11 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     # The moto server logs every backend call through werkzeug: the gateway's own access log
     # (logger local.gateway) is the one worth reading.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    # Handlers that publish no metric make Powertools warn on every call.
+    warnings.filterwarnings("ignore", message="No application metrics")
     if args.template:
         body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
         stack_name, region = args.template.stem.removesuffix(".template"), None
     else:
-        synthesized = synthesize(args.env)
+        synthesized = (synthesize if args.no_cache else synthesize_cached)(args.env)
         body, stack_name, region = (
             synthesized.template,
             synthesized.stack_name,
@@ -99,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url,
         region=region,
         schedule_period_seconds=args.sweep_every,
+        environment={"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
     )
     stack.start()
     print(banner(stack, started), flush=True)
     signal.signal(signal.SIGTERM, lambda *_: stack.stop())
+    # Ctrl-C stops the stack even where SIGINT was ignored by the parent (background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.serve_forever()
     except KeyboardInterrupt:

@@ -90,6 +90,7 @@ class LocalStack:
 
     ``endpoint_url`` uses a running S3/DynamoDB/SQS endpoint instead of starting moto.
     ``duplicate_s3_events`` delivers every S3 event twice (S3 promises at-least-once).
+    ``environment`` overrides function environment variables (e.g. the log level).
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class LocalStack:
         duplicate_s3_events: bool = False,
         schedule_period_seconds: float | None = None,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.template = Template(
             template_body, stack_name=stack_name, region=region or DEFAULT_REGION
@@ -114,6 +116,7 @@ class LocalStack:
         self.duplicate_s3_events = duplicate_s3_events
         self.schedule_period_seconds = schedule_period_seconds
         self.retry_delays = retry_delays
+        self.extra_environment = dict(environment or {})
         self.functions: dict[str, FunctionSpec] = {}
         self.lambdas: LambdaService | None = None
         self.gateway: ApiGateway | None = None
@@ -150,6 +153,8 @@ class LocalStack:
         if self.endpoint_url is None:
             from moto.server import ThreadedMotoServer  # noqa: PLC0415 - not with --endpoint-url
 
+            # Its per-request log (werkzeug, INFO) would drown the gateway's own access log.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self._moto.start()
             moto_host, moto_port = self._moto.get_host_and_port()
@@ -229,6 +234,7 @@ class LocalStack:
         os.environ["AWS_REGION"] = self.template.region
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = lambda_url
+        os.environ.update(self.extra_environment)
 
     def _fresh_runtime_modules(self) -> None:
         """Import the handlers anew, as a new Lambda container would: module-level settings and

@@ -6,6 +6,8 @@ virtualenv, so the synth only needs the template: dependency bundling (pip for a
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import tempfile
@@ -52,3 +54,42 @@ def synthesize(environment: str = "dev") -> SynthesizedStack:
             region=str(artifact.environment.region),
             template=dict(artifact.template),
         )
+
+
+def _source_key(environment: str) -> str:
+    """A digest of everything the template depends on (the construct library, the app and its
+    context, the CDK version); the Lambda code is imported from the checkout, so it is not."""
+    cdk_version = importlib.metadata.version("aws-cdk-lib")
+    digest = hashlib.sha256(f"{environment}\0{cdk_version}\0".encode())
+    sources = [
+        ROOT / "app.py",
+        ROOT / "cdk.json",
+        *sorted((ROOT / "financial_pipeline").rglob("*.py")),
+    ]
+    for path in sources:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def synthesize_cached(environment: str = "dev", cache_dir: Path | None = None) -> SynthesizedStack:
+    """`synthesize`, reusing the last template while its sources are unchanged."""
+    cache_dir = cache_dir or ROOT / "cdk.out" / "local"
+    cached = cache_dir / f"{environment}-{_source_key(environment)}.json"
+    if cached.is_file():
+        data = json.loads(cached.read_text(encoding="utf-8"))
+        return SynthesizedStack(data["stack_name"], data["region"], data["template"])
+    synthesized = synthesize(environment)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for old in cache_dir.glob(f"{environment}-*.json"):
+        old.unlink()
+    cached.write_text(
+        json.dumps(
+            {
+                "stack_name": synthesized.stack_name,
+                "region": synthesized.region,
+                "template": synthesized.template,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return synthesized

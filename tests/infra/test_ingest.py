@@ -197,27 +197,48 @@ def test_sweeper_runs_every_5_minutes(prod: Template) -> None:
     )
 
 
-def test_r19_processor_has_only_the_object_actions_it_uses(prod: Template) -> None:
-    # Given the processor's policy
-    statements = _statements(prod, "Processor")
-
-    # When the S3 statements are flattened to (action, key pattern) pairs
+def _s3_grants(template: Template, function: str) -> set[tuple[str, str]]:
+    """(action, key pattern) pairs; the pattern is "bucket" for the bucket ARN itself."""
     pairs = set()
-    for statement in statements:
+    for statement in _statements(template, function):
         actions = statement["Action"]
         arns = statement["Resource"]
         for action in [actions] if isinstance(actions, str) else actions:
             if action.startswith("s3:"):
                 for arn in arns if isinstance(arns, list) else [arns]:
-                    pairs.add((action, arn["Fn::Join"][1][1]))
+                    pairs.add((action, arn["Fn::Join"][1][1] if "Fn::Join" in arn else "bucket"))
+    return pairs
 
-    # Then it reads and deletes uploads, writes processed files and reports, nothing else
-    assert pairs == {
+
+def test_r19_processor_has_only_the_object_actions_it_uses(prod: Template) -> None:
+    # Given the processor's S3 grants / Then it reads, moves and reports, nothing else
+    assert _s3_grants(prod, "Processor") == {
         ("s3:GetObject", "/incoming/*"),
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),
         ("s3:PutObject", "/reports/*"),
+        ("s3:ListBucket", "bucket"),
     }
+
+
+def test_r19_sweeper_has_only_the_object_actions_it_uses(prod: Template) -> None:
+    # Given the sweeper's S3 grants / Then it checks uploads and archives failed ones only
+    assert _s3_grants(prod, "Sweeper") == {
+        ("s3:GetObject", "/incoming/*"),
+        ("s3:DeleteObject", "/incoming/*"),
+        ("s3:PutObject", "/processed/*"),
+        ("s3:ListBucket", "bucket"),
+    }
+
+
+def test_r19_api_functions_s3_grants(prod: Template) -> None:
+    # Given the API functions / Then upload may only sign puts to incoming/, status gets reports
+    assert _s3_grants(prod, "Upload") == {("s3:PutObject", "/incoming/*")}
+    assert _s3_grants(prod, "Status") == {("s3:GetObject", "/reports/*")}
+    assert _s3_grants(prod, "Results") == set()
+
+
+def test_r14_processor_may_send_to_the_failure_queue(prod: Template) -> None:
     assert "sqs:SendMessage" in _actions(prod, "Processor")
 
 

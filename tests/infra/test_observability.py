@@ -112,9 +112,9 @@ def test_every_alarm_notifies_the_encrypted_topic(prod: Template) -> None:
     # Given the alarm topic
     topic = logical_id(prod, "AWS::SNS::Topic", "AlarmTopic")
     key = logical_id(prod, "AWS::KMS::Key", "TopicKey")
-    # Then all 13 alarms act on it, and it is encrypted with a rotating key CloudWatch may use
+    # Then all 14 alarms act on it, and it is encrypted with a rotating key CloudWatch may use
     alarms = resources(prod, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 13
+    assert len(alarms) == 14
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic}]
@@ -154,3 +154,12 @@ def test_dashboard_is_named_after_the_stack(prod: Template) -> None:
     prod.has_resource_properties(
         "AWS::CloudWatch::Dashboard", {"DashboardName": stack_name("prod")}
     )
+
+
+def test_r21_processor_duration_alarm_guards_the_30_second_objective(prod: Template) -> None:
+    # Given the processor's duration alarm / Then p99 above 30 s in 2 of 3 periods pages
+    alarm = _alarm(prod, "ProcessorDurationSlo")
+    assert alarm["MetricName"] == "Duration"
+    assert alarm["ExtendedStatistic"] == "p99"
+    assert alarm["Threshold"] == 30_000
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 2)

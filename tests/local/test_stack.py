@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,6 +12,7 @@ import pytest
 from local.cfn import Template, TemplateError
 from local.lambdas import LambdaService, functions_from_template
 from local.stack import LocalStack, schedule_seconds, schedules_from_template
+from local.synth import _source_key, synthesize_cached
 
 
 def _resource_id(template: dict[str, Any], type_: str, contains: str) -> str:
@@ -188,3 +190,18 @@ def test_intrinsic_functions_resolve_to_local_values() -> None:
     assert template.resolve({"Fn::GetAtt": ["Queue", "QueueName"]}) == queue_url.rsplit("/", 1)[1]
     with pytest.raises(TemplateError, match="Missing"):
         template.resolve({"Ref": "Missing"})
+
+
+def test_cached_template_is_reused_while_its_sources_are_unchanged(tmp_path: Path) -> None:
+    # Given a cached template under the key of the current sources
+    key = _source_key("dev")
+    cached = {"stack_name": "S", "region": "eu-west-1", "template": {"Resources": {}}}
+    (tmp_path / f"dev-{key}.json").write_text(json.dumps(cached))
+
+    # When the dev template is asked for
+    synthesized = synthesize_cached("dev", cache_dir=tmp_path)
+
+    # Then the cached one is returned, and another environment has another key
+    assert synthesized.stack_name == "S"
+    assert synthesized.template == {"Resources": {}}
+    assert _source_key("prod") != key

@@ -1,0 +1,70 @@
+"""The JSON-schema models of the HTTP contract (R4): draft-4, and what they accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft4Validator
+
+from financial_pipeline.api_schema import (
+    DRAFT4,
+    ERROR_RESPONSE,
+    MODELS,
+    STATUS_RESPONSE,
+    UPLOAD_REQUEST,
+)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_is_a_valid_draft4_schema(name: str) -> None:
+    # Given the model / Then it declares draft-4 and is a valid draft-4 schema
+    assert MODELS[name]["$schema"] == DRAFT4
+    Draft4Validator.check_schema(MODELS[name])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"fileName": "trades.csv", "fileType": "csv"},
+        {"fileName": "t", "fileType": "csv", "contentLength": 1},
+        {"fileName": "x" * 255, "fileType": "csv"},
+    ],
+)
+def test_r4_upload_request_accepts_contract_bodies(body: dict[str, Any]) -> None:
+    assert Draft4Validator(UPLOAD_REQUEST).is_valid(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"fileName": "trades.csv"},
+        {"fileName": "", "fileType": "csv"},
+        {"fileName": "x" * 256, "fileType": "csv"},
+        {"fileName": "trades.csv", "fileType": "xlsx"},
+        {"fileName": "trades.csv", "fileType": "csv", "contentLength": 0},
+        {"fileName": "trades.csv", "fileType": "csv", "contentLength": 1.5},
+        {"fileName": "trades.csv", "fileType": "csv", "extra": 1},
+    ],
+)
+def test_r4_fails_upload_request_validation_for_bad_bodies(body: dict[str, Any]) -> None:
+    assert not Draft4Validator(UPLOAD_REQUEST).is_valid(body)
+
+
+def test_r5_error_response_schema_matches_the_spec_shape() -> None:
+    # Given the SPEC error body / Then it validates, and one without correlationId does not
+    body = {"error": {"code": "NOT_FOUND", "message": "no such job"}, "correlationId": "c-1"}
+    assert Draft4Validator(ERROR_RESPONSE).is_valid(body)
+    assert not Draft4Validator(ERROR_RESPONSE).is_valid({"error": body["error"]})
+
+
+def test_status_response_lists_every_job_status() -> None:
+    assert STATUS_RESPONSE["properties"]["status"]["enum"] == [
+        "PENDING_UPLOAD",
+        "PROCESSING",
+        "COMPLETED",
+        "COMPLETED_WITH_ERRORS",
+        "FAILED",
+        "EXPIRED",
+    ]

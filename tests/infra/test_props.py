@@ -1,0 +1,109 @@
+"""Props validation: invalid or conflicting props fail early with ValueError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from financial_pipeline import FinancialPipeline
+from financial_pipeline._defaults import merge_props
+
+
+def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
+    return FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, **props)
+
+
+def test_fails_on_an_unknown_authorization_mode(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"authorization must be one of .* \(got 'oauth'\)"):
+        _build(stack, authorization="oauth")
+
+
+def test_fails_when_a_user_pool_is_given_without_cognito_mode(stack: cdk.Stack) -> None:
+    # Given an existing pool but IAM authorization
+    pool = cognito.UserPool.from_user_pool_id(stack, "Pool", "eu-west-1_abcdefghi")
+    # Then the combination is refused
+    with pytest.raises(ValueError, match="existing_user_pool needs authorization 'cognito'"):
+        _build(stack, existing_user_pool=pool)
+
+
+@pytest.mark.parametrize("size", [0, -1, 5 * 1024**3 + 1])
+def test_fails_on_an_impossible_upload_size(stack: cdk.Stack, size: int) -> None:
+    with pytest.raises(ValueError, match=rf"max_upload_bytes must be between .* \(got {size}\)"):
+        _build(stack, max_upload_bytes=size)
+
+
+@pytest.mark.parametrize("name", ["Prod", "", "a" * 17, "dev_1", "1dev"])
+def test_fails_on_a_bad_environment_name(stack: cdk.Stack, name: str) -> None:
+    with pytest.raises(ValueError, match="environment_name must be"):
+        _build(stack, environment_name=name)
+
+
+def test_fails_on_an_unknown_log_level(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"log_level must be one of .* \(got 'verbose'\)"):
+        _build(stack, log_level="verbose")
+
+
+def test_fails_on_a_zero_job_ttl(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"job_ttl_days must be at least 1 \(got 0\)"):
+        _build(stack, job_ttl_days=0)
+
+
+def test_fails_on_a_write_concurrency_out_of_range(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"write_concurrency must be between 1 and 64 \(got 0\)"):
+        _build(stack, write_concurrency=0)
+
+
+def test_fails_on_an_upload_url_ttl_over_7_days(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="upload_url_ttl must be between 1 minute and 7 days"):
+        _build(stack, upload_url_ttl=cdk.Duration.days(8))
+
+
+def test_fails_on_zero_reserved_concurrency(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"reserved_concurrency must be at least 1 \(got 0\)"):
+        _build(stack, processor_reserved_concurrency=0)
+
+
+def test_fails_when_bucket_props_weaken_encryption(stack: cdk.Stack) -> None:
+    # Given bucket props that would switch the required SSE-S3 to KMS / Then refused (R8)
+    with pytest.raises(ValueError, match="bucket_props cannot override 'encryption'"):
+        _build(stack, bucket_props={"encryption": s3.BucketEncryption.KMS})
+
+
+def test_fails_when_bucket_props_disable_tls_enforcement(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="bucket_props cannot override 'enforce_ssl'"):
+        _build(stack, bucket_props={"enforce_ssl": False})
+
+
+def test_fails_when_function_props_replace_the_handler(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="function_props cannot override 'handler'"):
+        _build(stack, function_props={"handler": "other.handler"})
+
+
+def test_merge_order_is_required_then_user_then_defaults() -> None:
+    # Given a default, a user value and a required value
+    merged = merge_props({"a": 1, "b": 1, "c": 1}, {"b": 2, "c": 3}, {"c": 3, "d": 4}, what="props")
+    # Then required wins, user props beat defaults, and a user value equal to a required one is
+    # accepted
+    assert merged == {"a": 1, "b": 2, "c": 3, "d": 4}
+
+
+def test_user_props_reach_the_resources(stack: cdk.Stack) -> None:
+    # Given a user memory size and bucket versioning
+    _build(stack, function_props={"memory_size": 4096}, bucket_props={"versioned": True})
+    template = Template.from_stack(stack)
+    # Then they override the defaults
+    functions = template.find_resources("AWS::Lambda::Function")
+    memory = {
+        f["Properties"]["MemorySize"]
+        for f in functions.values()
+        if str(f["Properties"].get("Handler", "")).startswith("runtime.")
+    }
+    assert memory == {4096}
+    template.has_resource_properties(
+        "AWS::S3::Bucket", {"VersioningConfiguration": {"Status": "Enabled"}}
+    )

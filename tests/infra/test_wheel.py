@@ -1,0 +1,123 @@
+"""The library works from an installed wheel, with no path back into the checkout (R22)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+from .conftest import REPO
+
+CONSUMER = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import aws_cdk as cdk
+
+    import financial_pipeline
+    from financial_pipeline import FinancialPipeline
+    from financial_pipeline._runtime import runtime_source_dir
+    from financial_pipeline.nag import add_rule_packs
+
+    app = cdk.App(outdir=sys.argv[1])
+    stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="eu-west-1"))
+    FinancialPipeline(stack, "Pipeline", environment_name="demo", bundle_dependencies=False)
+    add_rule_packs(app)  # the acknowledgments must hold in someone else's app too
+    assembly = app.synth()
+    template = assembly.get_stack_by_name("Consumer").template
+    print(json.dumps({
+        "package": financial_pipeline.__file__,
+        "runtime": str(runtime_source_dir()),
+        "handlers": sorted(
+            r["Properties"]["Handler"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function" and "Handler" in r["Properties"]
+            and r["Properties"]["Handler"].startswith("runtime.")
+        ),
+    }))
+    """
+)
+
+
+def _build_wheel(workdir: Path) -> Path:
+    # Build from a copy, so the build never writes into the checkout.
+    source = workdir / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = setuptools.get("package-dir", {})
+    top_dirs = {mapped.get(p, p).split(".")[0] for p in setuptools["packages"]}
+    for name in sorted(top_dirs):
+        shutil.copytree(REPO / name, source / name, ignore=ignore)
+    if not (source / "README.md").exists():
+        (source / "README.md").write_text("financial-pipeline\n")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(workdir / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (workdir / "dist").glob("financial_pipeline-*.whl")
+    return wheel
+
+
+def test_r22_r19_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(tmp_path: Path) -> None:
+    # Given the wheel, installed without dependencies into an empty directory
+    wheel = _build_wheel(tmp_path)
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+    )
+    assert (site / "financial_pipeline" / "_runtime" / "runtime" / "requirements.txt").is_file()
+    assert (site / "financial_pipeline" / "py.typed").is_file()
+
+    # When a consumer app outside the checkout imports and synthesizes the construct
+    app_dir = tmp_path / "consumer"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(CONSUMER)
+    env = {**os.environ, "PYTHONPATH": str(site), "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    completed = subprocess.run(
+        [sys.executable, "-P", str(app_dir / "app.py"), str(tmp_path / "cdk.out")],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    # Then the package and its Lambda code come from the installed wheel, not the checkout
+    assert Path(result["package"]).is_relative_to(site)
+    assert Path(result["runtime"]).is_relative_to(site)
+    assert result["handlers"] == [
+        "runtime.processor.handler",
+        "runtime.results.handler",
+        "runtime.status.handler",
+        "runtime.sweeper.handler",
+        "runtime.upload.handler",
+    ]
+    # And the code asset holds the runtime package at its root
+    code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]
+    assert len(code_assets) == 1
+    assert (code_assets[0] / "runtime" / "__init__.py").is_file()
