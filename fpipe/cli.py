@@ -1,4 +1,4 @@
-"""``fpipe``: upload CSV files to the pipeline, follow their jobs, read stored rows.
+"""fpipe: upload CSV files to the financial pipeline, follow their jobs, read stored rows.
 
     fpipe upload trades.csv --wait
     fpipe status 3f0c...
@@ -19,8 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fpipe.client import API_URL_ENV, ApiError, Client
 from fpipe.output import ProgressBar, table
+
+try:
+    import requests
+
+    from fpipe.client import API_URL_ENV, ApiError, Client
+except ImportError as missing:  # pragma: no cover - depends on the installation
+    raise SystemExit(
+        f"fpipe needs the 'cli' extra: pip install 'financial-pipeline[cli]' ({missing})"
+    ) from None
 
 FINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "EXPIRED"})
 
@@ -171,6 +179,10 @@ def main(
     command = {"upload": cmd_upload, "status": cmd_status, "results": cmd_results}[args.command]
     try:
         return command(client, args, out, err)
+    except requests.ConnectionError:
+        print(f"fpipe: cannot reach the API at {client.api_url}", file=err)
+        print("fpipe: start the local stack with `make run`, or pass --api URL", file=err)
+        return 1
     except ApiError as exc:
         print(f"fpipe: {exc}", file=err)
         if exc.correlation_id:

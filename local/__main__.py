@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run scheduled functions every N seconds (default: the template's schedule)",
     )
     parser.add_argument(
+        "--duplicate-s3-events",
+        action="store_true",
+        help="deliver every S3 event twice, as S3's at-least-once delivery may",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="only warnings from the gateway and the functions"
     )
     return parser
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url,
         region=region,
         schedule_period_seconds=args.sweep_every,
+        duplicate_s3_events=args.duplicate_s3_events,
         environment={"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
     )
     stack.start()

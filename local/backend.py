@@ -43,7 +43,13 @@ class Notification:
 
 class Clients:
     def __init__(self, endpoint_url: str, region: str) -> None:
-        kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region}
+        kwargs: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            # Emulators accept any credentials: never sign with a real account's.
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
         self.s3: S3Client = boto3.client("s3", **kwargs)
         self.dynamodb: DynamoDBClient = boto3.client("dynamodb", **kwargs)
         self.sqs: SQSClient = boto3.client("sqs", **kwargs)
@@ -111,10 +117,11 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
         attributes: dict[str, str] = {}
         if q.properties.get("FifoQueue"):
             attributes["FifoQueue"] = "true"
-        clients.sqs.create_queue(
+        created = clients.sqs.create_queue(
             QueueName=template.physical_name(q.logical_id),
             Attributes=attributes,  # type: ignore[arg-type]
         )
+        template.queue_urls[q.logical_id] = created["QueueUrl"]
     notifications = notifications_from_template(template)
     by_bucket: dict[str, list[Notification]] = {}
     for notification in notifications:

@@ -46,6 +46,7 @@ class Template:
     region: str = DEFAULT_REGION
     account_id: str = ACCOUNT_ID
     sqs_endpoint: str = "http://localhost"
+    queue_urls: dict[str, str] = field(default_factory=dict)  # as the backend reports them
     _names: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -108,6 +109,8 @@ class Template:
                 return prefix.format(res.type.split("::")[1].lower()) + f":{logical_id}"
 
     def queue_url(self, logical_id: str) -> str:
+        if logical_id in self.queue_urls:
+            return self.queue_urls[logical_id]
         name = self.physical_name(logical_id)
         return f"{self.sqs_endpoint}/{self.account_id}/{name}"
 

@@ -135,6 +135,10 @@ class LambdaService:
         self._retry_delays = retry_delays
         self._handlers: dict[str, Handler] = dict(handlers or {})
         self._lock = threading.Lock()
+        # A Lambda container runs one invocation at a time, and handlers keep per-request state
+        # in module globals (correlation id, Powertools keys): synchronous (API) invocations,
+        # which share those modules, take turns as they would never overlap in one container.
+        self._sync_lock = threading.Lock()
         self.invocations: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self._queue: queue.Queue[_AsyncEvent | None] = queue.Queue()
@@ -200,8 +204,13 @@ class LambdaService:
                 broken.append(spec.handler)
         return broken
 
-    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+    def invoke_sync(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
         """Synchronous invocation (RequestResponse): the handler's result or its exception."""
+        with self._sync_lock:
+            return self.invoke(spec, event)
+
+    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        """Run the handler once: its result or its exception."""
         handler = self._handler(spec)
         context = LambdaContext(
             function_name=spec.name,

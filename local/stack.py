@@ -126,6 +126,7 @@ class LocalStack:
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._stopped = False
         self._saved_env: dict[str, str] | None = None
         self._saved_modules: dict[str, ModuleType] = {}
         self._clients: Clients | None = None
@@ -160,12 +161,13 @@ class LocalStack:
             moto_host, moto_port = self._moto.get_host_and_port()
             self.endpoint_url = f"http://{moto_host}:{moto_port}"
         self.template.sqs_endpoint = self.endpoint_url
+        self._clients = Clients(self.endpoint_url, self.template.region)
+        # Provisioning first: queue URLs in the functions' environment are the backend's own.
+        self.notifications = provision(self.template, self._clients)
         self.functions = functions_from_template(self.template)
         lambda_api = self._serve(self._lambda_api, "127.0.0.1", 0)
         lambda_url = f"http://127.0.0.1:{lambda_api.server_port}"
         self._set_environment(lambda_url)
-        self._clients = Clients(self.endpoint_url, self.template.region)
-        self.notifications = provision(self.template, self._clients)
         self._fresh_runtime_modules()
         self.lambdas = LambdaService(
             self.functions,
@@ -190,6 +192,10 @@ class LocalStack:
         self.clients.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
     def stop(self) -> None:
+        """Stop everything and give the process its environment and modules back (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         for server in self._servers:
             server.shutdown()
@@ -228,6 +234,10 @@ class LocalStack:
                 if key in merged and merged[key] != value:
                     log.warning("%s differs between functions; using %r", key, merged[key])
                 merged.setdefault(key, value)
+        # A service-specific endpoint left in the shell would win over AWS_ENDPOINT_URL.
+        for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")]:
+            del os.environ[key]
+        os.environ.pop("AWS_PROFILE", None)
         os.environ.update(merged)
         os.environ.update(_LOCAL_ENVIRONMENT)
         os.environ["AWS_DEFAULT_REGION"] = self.template.region
@@ -273,7 +283,7 @@ class LocalStack:
     def _invoke_by_arn(self, arn: str, event: dict[str, Any]) -> Any:
         assert self.lambdas is not None
         spec = self._spec_in(arn)
-        return self.lambdas.invoke(spec, event)
+        return self.lambdas.invoke_sync(spec, event)
 
     def _spec_in(self, text: str) -> FunctionSpec:
         """The function whose ARN appears in an integration URI."""
@@ -358,7 +368,7 @@ class LocalStack:
             self.lambdas.invoke_async(spec, event)
             return Response(b"", 202)
         try:
-            result = self.lambdas.invoke(spec, event)
+            result = self.lambdas.invoke_sync(spec, event)
         except Exception as exc:
             payload = {"errorMessage": str(exc), "errorType": type(exc).__name__}
             return Response(json.dumps(payload), 200, {"X-Amz-Function-Error": "Unhandled"})

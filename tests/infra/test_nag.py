@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -127,3 +128,25 @@ def test_fails_when_a_pipeline_stack_gains_an_unacknowledged_resource(
     assert auth_variants.error is not None
     assert findings
     assert {path for _, path in findings} == {"Auth-iam-extra/Unacknowledged/Resource"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_acknowledgment_has_a_reason_and_sits_below_the_stack(
+    synthesized: Synthesized, env: str
+) -> None:
+    # Given the acknowledgments recorded in the stack's metadata
+    metadata = json.loads(
+        (synthesized.outdir / f"FinancialPipeline-{env}-{REGION}.metadata.json").read_text()
+    )
+    acknowledged = [
+        (path, rule, reason)
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry["type"] == "aws:cdk:acknowledged-rules"
+        for rule, reason in entry["data"].items()
+    ]
+    # Then there are some, none on the stack itself, each with a sentence-long reason
+    assert len(acknowledged) >= 30
+    for path, rule, reason in acknowledged:
+        assert path.count("/") >= 2, f"{rule} acknowledged too broadly at {path}"
+        assert len(reason.split()) >= 8, f"{rule} at {path} needs a real reason"

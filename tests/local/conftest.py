@@ -13,12 +13,12 @@ import pytest
 from local_api import Api
 
 from local.stack import LocalStack
-from local.synth import SynthesizedStack, synthesize
+from local.synth import SynthesizedStack, synthesize_cached
 
 
 @pytest.fixture(scope="session")
 def synthesized() -> SynthesizedStack:
-    return synthesize("dev")
+    return synthesize_cached("dev")
 
 
 @pytest.fixture(scope="session")

@@ -142,3 +142,18 @@ def test_table_and_progress_bar_render_plain_text() -> None:
     # Then one final line is printed, and columns are aligned
     assert stream.getvalue() == "upload  [" + "#" * 15 + "." * 15 + "]  50% 512 B/1.0 KiB\n"
     assert text.splitlines() == ["a    bb", "---  --", "1    2", "333  4"]
+
+
+def test_fails_unreachable_api_says_how_to_start_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given FPIPE_API_URL naming a port where nothing listens
+    monkeypatch.setenv("FPIPE_API_URL", "http://127.0.0.1:9")
+
+    # When a status is asked without --api
+    code, _, err = _run("status", "x")
+
+    # Then the command fails and names the URL and `make run`
+    assert code == 1
+    assert "http://127.0.0.1:9" in err
+    assert "make run" in err

@@ -215,3 +215,23 @@ def test_gateway_response_template_renders_context_variables() -> None:
         '{"code": "BAD_REQUEST_BODY", "message": "Invalid \\"body\\"", "id": "r-1", '
         '"js": "Invalid \\"body\\"", "h": "t-9", "unknown": "$context.nothing"}'
     )
+
+
+def test_cors_preflight_is_answered_by_the_template_mock_integration(
+    dev_template: dict[str, Any],
+) -> None:
+    # Given the gateway of the dev template (which allows one browser origin)
+    seen: list[dict[str, Any]] = []
+    client = _front(dev_template, seen)
+
+    # When a browser sends a preflight for POST /upload
+    response = client.options(
+        "/upload",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+    )
+
+    # Then the MOCK integration's status and headers answer it, and no function runs
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "X-Correlation-Id" in response.headers["Access-Control-Allow-Headers"]
+    assert seen == []
