@@ -21,6 +21,7 @@ from financial_pipeline.storage import INCOMING_PREFIX, REPORTS_PREFIX, Storage
 __all__ = [
     "CORRELATION_HEADER",
     "ERROR_RESPONSE_TEMPLATE",
+    "GATEWAY_CORRELATION_SOURCE",
     "STAGE_NAME",
     "Api",
     "AuthorizationMode",
@@ -30,12 +31,18 @@ __all__ = [
 STAGE_NAME: Final = "v1"
 CORRELATION_HEADER: Final = "X-Correlation-Id"
 # R5: API Gateway's own errors carry the same shape as the handlers' errors.
-# `messageString` is already a quoted JSON string.
+# `messageString` is already a quoted JSON string. A gateway response template is not VTL:
+# API Gateway only substitutes `$context` and `$stageVariables` values into it (no `#if`,
+# `$util` or `$input`), so it cannot choose between a client's `X-Correlation-Id` and the
+# request id. The body and the header therefore both carry the request id (see `Api`).
 ERROR_RESPONSE_TEMPLATE: Final = (
     '{"error": {"code": "$context.error.responseType", '
     '"message": $context.error.messageString}, '
     '"correlationId": "$context.requestId"}'
 )
+GATEWAY_CORRELATION_SOURCE: Final = "context.requestId"
+"""Where gateway responses take the ``X-Correlation-Id`` header from: the same value as the
+body's ``correlationId``."""
 _JSON: Final = "application/json"
 
 
@@ -90,6 +97,17 @@ def json_schema(schema: Mapping[str, Any]) -> apigw.JsonSchema:
 
 class Api(Construct):
     """REST API with Lambda proxy integrations.
+
+    Correlation ids (R5): a handler answers with the client's ``X-Correlation-Id`` when it
+    sent a usable one, else with API Gateway's request id. An error that API Gateway produces
+    itself (unknown route 403, validation 400, throttling 429, payload 413, integration 5XX)
+    comes from the DEFAULT_4XX/DEFAULT_5XX gateway responses, whose body template is plain
+    variable substitution over ``$context``/``$stageVariables``: it cannot read or test a
+    request header. Such an error therefore always carries API Gateway's request id
+    (``$context.requestId``), in the body's ``correlationId`` and in the ``X-Correlation-Id``
+    header alike, also when the client sent its own id; the same id is the ``x-amzn-RequestId``
+    header and the ``requestId`` of the access log. Echoing the client's header instead would
+    make the header disagree with the body, and leave no header when the client sent none.
 
     Attributes:
         rest_api: the API; its ``url`` is the stage URL.
@@ -179,6 +197,7 @@ class Api(Construct):
                 allow_origins=list(cors_allow_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=[*apigw.Cors.DEFAULT_HEADERS, CORRELATION_HEADER],
+                expose_headers=[CORRELATION_HEADER],
             )
             if cors_allow_origins
             else None
@@ -217,9 +236,11 @@ class Api(Construct):
         )
         api = self.rest_api
 
-        headers = {CORRELATION_HEADER: "context.requestId"}
+        headers = {CORRELATION_HEADER: GATEWAY_CORRELATION_SOURCE}
         if cors_allow_origins:
             headers["Access-Control-Allow-Origin"] = f"'{cors_allow_origins[0]}'"
+            # Without it a browser script cannot read the correlation id of a gateway error.
+            headers["Access-Control-Expose-Headers"] = f"'{CORRELATION_HEADER}'"
         for response_id, response_type in (
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
             ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),

@@ -97,33 +97,17 @@ class GatewayError(Exception):
 _CONTEXT_REF = re.compile(
     r"\$(?:\{context\.([A-Za-z0-9_.]+)\}|context\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*))"
 )
-_INPUT_PARAM = re.compile(r"\$input\.params\(\s*['\"]([^'\"]+)['\"]\s*\)")
-_ESCAPE_JS = re.compile(r"\$util\.escapeJavaScript\(\s*([^)]*?)\s*\)")
 
 
-def render_template(text: str, context: dict[str, str], params: dict[str, str]) -> str:
-    """The subset of VTL that gateway response templates use: ``$context.*`` and
-    ``$input.params('x')``, optionally wrapped in ``$util.escapeJavaScript``. An unknown
-    reference renders literally, as in VTL."""
+def render_template(text: str, context: dict[str, str]) -> str:
+    """Render a gateway response template as API Gateway does.
 
-    def value_of(reference: str) -> str | None:
-        reference = reference.strip()
-        found = _CONTEXT_REF.fullmatch(reference)
-        if found:
-            return context.get(found.group(1) or found.group(2))
-        found_param = _INPUT_PARAM.fullmatch(reference)
-        if found_param:
-            return params.get(found_param.group(1), "")
-        return None
-
-    def escape(match: re.Match[str]) -> str:
-        value = value_of(match.group(1))
-        if value is None:
-            return match.group(0)
-        return json.dumps(value)[1:-1].replace("'", "\\'")
-
-    text = _ESCAPE_JS.sub(escape, text)
-    text = _INPUT_PARAM.sub(lambda m: params.get(m.group(1), ""), text)
+    Gateway response templates are not processed by the VTL engine: API Gateway only
+    substitutes variable values into them. This substitutes ``$context.x`` and
+    ``${context.x}``; everything else (``#if``, ``$util.*``, ``$input.*``, an unknown
+    variable, and ``$stageVariables.*``, since the template defines no stage variables) stays
+    literal, so a template that relies on VTL is visibly wrong here too.
+    """
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1) or match.group(2)
@@ -377,7 +361,6 @@ class ApiGateway:
         configured: GatewayResponse | None = self.api.gateway_responses.get(
             error.response_type
         ) or self.api.gateway_responses.get(family)
-        params = {**path_params, **request.args.to_dict(), **dict(request.headers.items())}
         headers = {"x-amzn-RequestId": context["requestId"], "x-amzn-ErrorType": _error_type(error)}
         if configured is None:
             body = json.dumps({"message": error.message})
@@ -391,7 +374,7 @@ class ApiGateway:
             iter(configured.templates.items()),
             ("application/json", '{"message":$context.error.messageString}'),
         )
-        body = render_template(template, context, params)
+        body = render_template(template, context)
         return Response(body, status, {**headers, "Content-Type": content_type})
 
 

@@ -54,7 +54,11 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
         "name": "X-Correlation-Id",
         "in": "header",
         "required": False,
-        "description": "Honoured as the request's correlation id when sent.",
+        "description": (
+            "Honoured as the request's correlation id by the handlers. Errors that API Gateway "
+            "produces itself (unknown route, validation, throttling) carry API Gateway's "
+            "request id instead: its gateway responses cannot read request headers."
+        ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"},
     }
     paths: dict[str, Any] = {
@@ -163,7 +167,9 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
             "schemas": {name: _component(schema) for name, schema in api_schema.MODELS.items()},
             "headers": {
                 "CorrelationId": {
-                    "description": "The request's correlation id (also in error bodies).",
+                    "description": (
+                        "The request's correlation id, the same as correlationId in error bodies."
+                    ),
                     "schema": {"type": "string"},
                 }
             },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,7 +12,12 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk.assertions import Match, Template
 
 from financial_pipeline import FinancialPipeline
-from financial_pipeline.api import ERROR_RESPONSE_TEMPLATE, json_schema
+from financial_pipeline.api import (
+    CORRELATION_HEADER,
+    ERROR_RESPONSE_TEMPLATE,
+    GATEWAY_CORRELATION_SOURCE,
+    json_schema,
+)
 from financial_pipeline.api_schema import UPLOAD_REQUEST
 
 from .conftest import logical_id, resources
@@ -114,6 +120,75 @@ def test_r5_error_template_is_the_spec_error_shape() -> None:
         "error": {"code": "BAD_REQUEST_BODY", "message": "Invalid request body"},
         "correlationId": "abc-123",
     }
+
+
+def test_r5_gateway_error_header_and_body_carry_the_same_request_id() -> None:
+    # Given the gateway responses' header mapping and body template
+    references = re.findall(r"\$[A-Za-z{][A-Za-z0-9_.{}]*", ERROR_RESPONSE_TEMPLATE)
+
+    # Then the body's correlationId and the header both come from the request id
+    assert GATEWAY_CORRELATION_SOURCE == "context.requestId"
+    assert '"correlationId": "$context.requestId"' in ERROR_RESPONSE_TEMPLATE
+    # and the template uses plain $context substitution only: API Gateway does not run VTL
+    # (#if, $util, $input) in gateway response templates, so nothing else would render
+    assert "#" not in ERROR_RESPONSE_TEMPLATE
+    assert references
+    assert all(ref.startswith("$context.") for ref in references)
+
+
+def test_r5_dev_cors_allows_and_exposes_the_correlation_header(dev: Template) -> None:
+    # Given dev, which allows a browser origin
+    # Then the preflight allows the request header and names it as exposed
+    dev.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "OPTIONS",
+            "Integration": Match.object_like(
+                {
+                    "IntegrationResponses": [
+                        Match.object_like(
+                            {
+                                "ResponseParameters": Match.object_like(
+                                    {
+                                        "method.response.header.Access-Control-Allow-Headers": (
+                                            Match.string_like_regexp(CORRELATION_HEADER)
+                                        ),
+                                        "method.response.header.Access-Control-Expose-Headers": (
+                                            f"'{CORRELATION_HEADER}'"
+                                        ),
+                                    }
+                                )
+                            }
+                        )
+                    ]
+                }
+            ),
+        },
+    )
+    # and every gateway error lets a browser script read the correlation header
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        dev.has_resource_properties(
+            "AWS::ApiGateway::GatewayResponse",
+            {
+                "ResponseType": response_type,
+                "ResponseParameters": Match.object_like(
+                    {
+                        "gatewayresponse.header.Access-Control-Expose-Headers": (
+                            f"'{CORRELATION_HEADER}'"
+                        ),
+                        "gatewayresponse.header.X-Correlation-Id": "context.requestId",
+                    }
+                ),
+            },
+        )
+
+
+def test_r5_prod_gateway_errors_have_no_cors_headers(prod: Template) -> None:
+    # Given prod without browser origins / Then gateway errors carry only the correlation header
+    for response in resources(prod, "AWS::ApiGateway::GatewayResponse").values():
+        assert response["Properties"]["ResponseParameters"] == {
+            "gatewayresponse.header.X-Correlation-Id": "context.requestId"
+        }
 
 
 def test_r6_r7_stage_throttles_1000_2000_traces_and_logs(prod: Template) -> None:

@@ -193,28 +193,66 @@ def test_dev_template_api_is_read_from_the_template(dev_template: dict[str, Any]
     assert api.stage_throttle == Throttle(rate=1000.0, burst=2000)
 
 
-def test_gateway_response_template_renders_context_variables() -> None:
-    # Given the template language API Gateway uses in gateway responses
+def test_gateway_response_template_substitutes_context_variables_only() -> None:
+    # Given a gateway response template that also tries VTL, which API Gateway does not run
+    # in gateway responses (it only substitutes variable values)
     template = (
         '{"code": "$context.error.responseType", "message": $context.error.messageString, '
-        '"id": "$context.requestId", "js": "$util.escapeJavaScript($context.error.message)", '
+        '"id": "${context.requestId}", "js": "$util.escapeJavaScript($context.error.message)", '
         '"h": "$input.params(\'X-Trace\')", "unknown": "$context.nothing"}'
+        "#if(true)x#end"
     )
     context = {
         "error.responseType": "BAD_REQUEST_BODY",
         "error.messageString": '"Invalid \\"body\\""',
-        "error.message": 'Invalid "body"',
+        "error.message": "Invalid",
         "requestId": "r-1",
     }
 
     # When it is rendered
-    text = render_template(template, context, {"X-Trace": "t-9"})
+    text = render_template(template, context)
 
-    # Then context variables and parameters are substituted, unknown ones stay literal
+    # Then $context variables are substituted; VTL and unknown variables stay literal
     assert text == (
         '{"code": "BAD_REQUEST_BODY", "message": "Invalid \\"body\\"", "id": "r-1", '
-        '"js": "Invalid \\"body\\"", "h": "t-9", "unknown": "$context.nothing"}'
+        '"js": "$util.escapeJavaScript(Invalid)", "h": "$input.params(\'X-Trace\')", '
+        '"unknown": "$context.nothing"}#if(true)x#end'
     )
+
+
+def test_fails_r5_gateway_validation_error_carries_the_request_id_not_the_client_id(
+    api: Api,
+) -> None:
+    # Given a client that sends its own correlation id
+    client_id = "trace-42"
+
+    # When API Gateway itself rejects the request body
+    response = api.post(
+        "/upload", json={"fileType": "csv"}, headers={"X-Correlation-Id": client_id}
+    )
+
+    # Then the gateway response carries API Gateway's request id, the same in body and
+    # header (a gateway response template cannot read request headers), not the client's id
+    correlation_id = _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
+    assert correlation_id == response.headers["x-amzn-RequestId"]
+    assert correlation_id != client_id
+
+
+def test_r5_gateway_error_exposes_the_correlation_header_to_browsers(
+    dev_template: dict[str, Any],
+) -> None:
+    # Given the gateway of the dev template (which allows one browser origin)
+    seen: list[dict[str, Any]] = []
+    client = _front(dev_template, seen)
+
+    # When a browser calls a route that does not exist
+    response = client.get("/jobs", headers={"Origin": "http://localhost:3000"})
+
+    # Then the gateway error allows the origin and exposes the correlation header
+    assert response.status_code == 403
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.headers["Access-Control-Expose-Headers"] == "X-Correlation-Id"
+    assert response.get_json()["correlationId"] == response.headers["X-Correlation-Id"]
 
 
 def test_cors_preflight_is_answered_by_the_template_mock_integration(
@@ -234,4 +272,5 @@ def test_cors_preflight_is_answered_by_the_template_mock_integration(
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
     assert "X-Correlation-Id" in response.headers["Access-Control-Allow-Headers"]
+    assert response.headers["Access-Control-Expose-Headers"] == "X-Correlation-Id"
     assert seen == []
