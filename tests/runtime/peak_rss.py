@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--real-writes", action="store_true")
     args = parser.parse_args()
 
-    import conftest  # the same environment and resources as the tests
+    import runtime_support as support  # the same environment and resources as the tests
 
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -108,24 +108,25 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
+        os.environ.update(support.TEST_ENV)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ["MAX_UPLOAD_BYTES"] = str((args.mb + 10) * 1024 * 1024)
         from runtime import clients
         from runtime.jobs import JobStore, utc_now
 
         clients.reset()
-        conftest.create_resources(clients.s3(), clients.dynamodb())
+        support.create_resources(clients.s3(), clients.dynamodb())
         job_id = str(uuid.uuid4())
         now = utc_now()
-        JobStore(clients.dynamodb(), conftest.JOBS_TABLE).create(job_id, "big.csv", now, now, 0)
+        JobStore(clients.dynamodb(), support.JOBS_TABLE).create(job_id, "big.csv", now, now, 0)
         key = f"incoming/{job_id}.csv"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "big.csv"
             rows = _write_file(path, args.mb)
-            clients.s3().upload_file(str(path), conftest.BUCKET, key)
+            clients.s3().upload_file(str(path), support.BUCKET, key)
             size = path.stat().st_size
-        etag = clients.s3().head_object(Bucket=conftest.BUCKET, Key=key)["ETag"].strip('"')
-        event = conftest.s3_event(key, etag)
+        etag = clients.s3().head_object(Bucket=support.BUCKET, Key=key)["ETag"].strip('"')
+        event = support.s3_event(key, etag)
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),

@@ -1,4 +1,8 @@
-"""Runtime tests run the real handlers against moto in server mode (a real HTTP endpoint)."""
+"""Shared pieces of the runtime tests: environment, moto server, event builders, fixtures.
+
+A module with its own name (not `conftest`), so test modules can import it without clashing
+with the conftest.py of other test directories.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import os
 import socket
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,35 +23,35 @@ JOBS_TABLE = "test-jobs"
 RESULTS_TABLE = "test-results"
 MAX_UPLOAD_BYTES = 1_000_000
 
-# Set before any runtime module is imported: Powertools reads these at import time.
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_REGION": "eu-west-1",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_SERVICE_NAME": "financial-pipeline-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "FinancialPipelineTest",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "ENVIRONMENT": "test",
-        "BUCKET_NAME": BUCKET,
-        "JOBS_TABLE_NAME": JOBS_TABLE,
-        "RESULTS_TABLE_NAME": RESULTS_TABLE,
-        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-        "UPLOAD_URL_TTL_SECONDS": "900",
-        "REPORT_URL_TTL_SECONDS": "300",
-        "JOB_TTL_DAYS": "30",
-        "PROCESSOR_FUNCTION_NAME": "test-processor",
-        "PROCESSOR_TIMEOUT_SECONDS": "300",
-        "PROCESSOR_MAX_RETRIES": "2",
-        "WRITE_CONCURRENCY": "4",
-    }
-)
-for _name in list(os.environ):
-    if _name.startswith("AWS_ENDPOINT_URL") or _name == "AWS_PROFILE":
-        del os.environ[_name]
+# Powertools reads these when a runtime module is imported; harmless for other test directories.
+for _name, _value in {
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_SERVICE_NAME": "financial-pipeline-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "FinancialPipelineTest",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+# The contract's variables, set only while a module's moto server runs (then restored).
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+    "ENVIRONMENT": "test",
+    "BUCKET_NAME": BUCKET,
+    "JOBS_TABLE_NAME": JOBS_TABLE,
+    "RESULTS_TABLE_NAME": RESULTS_TABLE,
+    "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+    "UPLOAD_URL_TTL_SECONDS": "900",
+    "REPORT_URL_TTL_SECONDS": "300",
+    "JOB_TTL_DAYS": "30",
+    "PROCESSOR_FUNCTION_NAME": "test-processor",
+    "PROCESSOR_TIMEOUT_SECONDS": "300",
+    "PROCESSOR_MAX_RETRIES": "2",
+    "WRITE_CONCURRENCY": "4",
+}
 
 
 def _free_port() -> int:
@@ -91,27 +96,46 @@ def create_resources(s3: Any, dynamodb: Any) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
+    """A moto server per test module; the environment and cached clients are restored after."""
     from moto.server import ThreadedMotoServer
 
     from runtime import clients
     from runtime.settings import get_settings
 
+    touched = (
+        set(TEST_ENV)
+        | {"AWS_PROFILE"}
+        | {n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")}
+    )
+    saved = {name: os.environ.get(name) for name in touched | {"AWS_ENDPOINT_URL"}}
+    for name in touched:
+        os.environ.pop(name, None)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    os.environ.update(TEST_ENV)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     get_settings.cache_clear()
     clients.reset()
-    create_resources(clients.s3(), clients.dynamodb())
     try:
+        # moto keeps its backends per process: start every module from an empty account.
+        urllib.request.urlopen(
+            urllib.request.Request(endpoint + "/moto-api/reset", method="POST"), timeout=30
+        ).close()
+        create_resources(clients.s3(), clients.dynamodb())
         yield endpoint
     finally:
         clients.reset()
+        get_settings.cache_clear()
         server.stop()
-        del os.environ["AWS_ENDPOINT_URL"]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class FakeContext:
@@ -300,8 +324,3 @@ def pipeline(moto_endpoint: str) -> Pipeline:
 def symbol() -> str:
     """A symbol no other test writes, so table assertions are exact."""
     return "T" + uuid.uuid4().hex[:10].upper()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # A handler that adds no metric (an API call) makes Powertools warn; that is expected here.
-    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish")

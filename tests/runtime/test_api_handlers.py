@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from conftest import MAX_UPLOAD_BYTES, FakeContext, api_event, body_of
+from runtime_support import MAX_UPLOAD_BYTES, FakeContext, api_event, body_of
 
 from runtime import status, upload
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from conftest import MAX_UPLOAD_BYTES
+from runtime_support import MAX_UPLOAD_BYTES
 
 HEADER = "symbol,price,volume,timestamp"
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from conftest import BUCKET, FakeContext, s3_event
+from runtime_support import BUCKET, FakeContext, s3_event
 
 from runtime import processor
 from runtime.csv_rules import parse_bytes

@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from conftest import FakeContext, api_event, body_of
+from runtime_support import FakeContext, api_event, body_of
 
 from runtime import results
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from conftest import BUCKET, JOBS_TABLE, FakeContext
+from runtime_support import BUCKET, JOBS_TABLE, FakeContext
 
 from runtime import clients, processor, sweeper
 from runtime.jobs import JobStore, utc_now

@@ -1,0 +1,13 @@
+"""Runtime tests run the real handlers against moto in server mode (a real HTTP endpoint)."""
+
+from __future__ import annotations
+
+import pytest
+from runtime_support import moto_endpoint, pipeline, symbol
+
+__all__ = ["moto_endpoint", "pipeline", "symbol"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A handler that adds no metric (an API call) makes Powertools warn; that is expected here.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish")
