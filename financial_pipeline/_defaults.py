@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -23,14 +23,20 @@ LOG_RETENTION: Final = logs.RetentionDays.ONE_WEEK  # R16
 PROCESSOR_MAX_RETRIES: Final = 2  # R14
 PROCESSOR_RESERVED_CONCURRENCY: Final = 100  # R15
 PROCESSED_EXPIRATION_DAYS: Final = 30  # R10
+# A file left in incoming/ is deleted after this many days (see storage._lifecycle_rules).
+INCOMING_SAFETY_EXPIRATION_DAYS: Final = 14
+MULTIPART_ABORT_DAYS: Final = 1
 ACCESS_LOG_EXPIRATION_DAYS: Final = 90
 FAILURE_QUEUE_RETENTION: Final = Duration.days(14)
 DEFAULT_MAX_UPLOAD_BYTES: Final = 100 * 1024 * 1024
 MAX_PRESIGNED_POST_BYTES: Final = 5 * 1024**3  # the largest single PUT/POST S3 accepts
 DEFAULT_UPLOAD_URL_TTL: Final = Duration.minutes(15)
+MAX_UPLOAD_URL_TTL_DAYS: Final = 7
 DEFAULT_REPORT_URL_TTL: Final = Duration.minutes(15)
 DEFAULT_JOB_TTL_DAYS: Final = 30
 DEFAULT_WRITE_CONCURRENCY: Final = 8
+# The processor spills duplicate-detection data and the rejection report to /tmp on large files.
+PROCESSOR_EPHEMERAL_STORAGE: Final = Size.mebibytes(4096)
 SWEEP_INTERVAL: Final = Duration.minutes(5)
 THROTTLE_RATE_LIMIT: Final = 1000  # R6
 THROTTLE_BURST_LIMIT: Final = 2000  # R6

@@ -20,6 +20,7 @@ from financial_pipeline.storage import INCOMING_PREFIX, REPORTS_PREFIX, Storage
 
 __all__ = [
     "CORRELATION_HEADER",
+    "CORS_ORIGINS_VARIABLE",
     "ERROR_RESPONSE_TEMPLATE",
     "GATEWAY_CORRELATION_SOURCE",
     "STAGE_NAME",
@@ -43,6 +44,8 @@ ERROR_RESPONSE_TEMPLATE: Final = (
 GATEWAY_CORRELATION_SOURCE: Final = "context.requestId"
 """Where gateway responses take the ``X-Correlation-Id`` header from: the same value as the
 body's ``correlationId``."""
+CORS_ORIGINS_VARIABLE: Final = "CORS_ALLOW_ORIGINS"
+"""The handlers' environment variable with the allowed browser origins, comma-separated."""
 _JSON: Final = "application/json"
 
 
@@ -144,7 +147,15 @@ class Api(Construct):
             layers: dependency layers; default none.
             authorization: default IAM.
             existing_user_pool: only with COGNITO; default: a new pool is created.
-            cors_allow_origins: browser origins; default none (no CORS preflight).
+            cors_allow_origins: browser origins; default none (no CORS preflight). The
+                handlers receive them as ``CORS_ALLOW_ORIGINS`` (comma-separated, empty when
+                none) and answer a listed ``Origin`` with that origin. API Gateway's own
+                errors (DEFAULT_4XX/5XX gateway responses) can only carry static CORS
+                headers: a gateway response cannot test the request's ``Origin`` against a
+                list. With exactly one origin (or ``*``) they allow it; with several, they
+                carry no ``Access-Control-Allow-Origin`` at all rather than favour one
+                origin, so a browser script sees such an error as a CORS failure (its
+                correlation id, the request id, is still in the access log).
             api_name: default: the construct path.
             cloud_watch_role: create the account-level role API Gateway needs for execution
                 logs; default True. Turn off where the account already has one.
@@ -156,6 +167,16 @@ class Api(Construct):
             raise ValueError(
                 f"existing_user_pool needs authorization 'cognito' (got {authorization.value!r})"
             )
+        bad_origins = [o for o in cors_allow_origins if not o or "," in o or o != o.strip()]
+        if bad_origins:
+            raise ValueError(
+                "cors_allow_origins must be non-empty origins without commas or spaces "
+                f"(got {bad_origins!r})"
+            )
+        handler_environment = {
+            **environment,
+            CORS_ORIGINS_VARIABLE: ",".join(cors_allow_origins),
+        }
 
         def handler(name: str, description: str) -> PipelineFunction:
             return PipelineFunction(
@@ -164,7 +185,7 @@ class Api(Construct):
                 handler=f"runtime.{name.lower()}.handler",
                 code=code,
                 layers=layers,
-                environment=environment,
+                environment=handler_environment,
                 description=description,
                 removal_policy=removal_policy,
                 function_props=function_props,
@@ -237,7 +258,9 @@ class Api(Construct):
         api = self.rest_api
 
         headers = {CORRELATION_HEADER: GATEWAY_CORRELATION_SOURCE}
-        if cors_allow_origins:
+        # A gateway response header is static: it can allow one origin, not choose among
+        # several (see cors_allow_origins above).
+        if len(cors_allow_origins) == 1:
             headers["Access-Control-Allow-Origin"] = f"'{cors_allow_origins[0]}'"
             # Without it a browser script cannot read the correlation id of a gateway error.
             headers["Access-Control-Expose-Headers"] = f"'{CORRELATION_HEADER}'"

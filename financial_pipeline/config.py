@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
 
 from financial_pipeline._defaults import DEFAULT_MAX_UPLOAD_BYTES
 from financial_pipeline.api import AuthorizationMode
@@ -28,6 +29,8 @@ _KEYS: Final = {
     "maxUploadBytes",
     "logLevel",
     "corsAllowOrigins",
+    "resultsWarmReadUnitsPerSecond",
+    "resultsWarmWriteUnitsPerSecond",
 }
 
 
@@ -46,6 +49,17 @@ class EnvironmentConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     log_level: str = "INFO"
     cors_allow_origins: tuple[str, ...] = field(default_factory=tuple)
+    results_warm_read_units_per_second: int | None = None
+    results_warm_write_units_per_second: int | None = None
+
+    @property
+    def results_warm_throughput(self) -> dynamodb.WarmThroughput | None:
+        """The results table's warm throughput, or None when neither value is set."""
+        read = self.results_warm_read_units_per_second
+        write = self.results_warm_write_units_per_second
+        if read is None and write is None:
+            return None
+        return dynamodb.WarmThroughput(read_units_per_second=read, write_units_per_second=write)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -89,7 +103,18 @@ class EnvironmentConfig:
             max_upload_bytes=int(raw.get("maxUploadBytes", DEFAULT_MAX_UPLOAD_BYTES)),
             log_level=str(raw.get("logLevel", "INFO")),
             cors_allow_origins=tuple(raw.get("corsAllowOrigins", ())),
+            results_warm_read_units_per_second=_units(name, raw, "resultsWarmReadUnitsPerSecond"),
+            results_warm_write_units_per_second=_units(name, raw, "resultsWarmWriteUnitsPerSecond"),
         )
+
+
+def _units(name: str, raw: Mapping[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"environment {name!r}: {key} must be a positive integer (got {value!r})")
+    return value
 
 
 def parse_environments(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, EnvironmentConfig]:

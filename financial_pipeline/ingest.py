@@ -17,6 +17,7 @@ from constructs import Construct
 
 from financial_pipeline._defaults import (
     FUNCTION_TIMEOUT,
+    PROCESSOR_EPHEMERAL_STORAGE,
     PROCESSOR_MAX_RETRIES,
     PROCESSOR_RESERVED_CONCURRENCY,
     QUEUE_REQUIRED,
@@ -74,6 +75,9 @@ class Ingest(Construct):
             sweep_interval: how often the sweeper runs; default 5 minutes.
             removal_policy: for the log groups; default RETAIN.
             function_props: extra ``lambda.Function`` props for both functions; default none.
+                The processor gets 4 GiB of ephemeral storage (``/tmp``), where it spills
+                duplicate-detection data and the rejection report of large files; an
+                ``ephemeral_storage_size`` here replaces it.
         """
         super().__init__(scope, construct_id)
         if reserved_concurrency < 1:
@@ -95,6 +99,7 @@ class Ingest(Construct):
             description="Validates an uploaded CSV and stores its rows",
             removal_policy=removal_policy,
             function_props={
+                "ephemeral_storage_size": PROCESSOR_EPHEMERAL_STORAGE,
                 **(function_props or {}),
                 "reserved_concurrent_executions": reserved_concurrency,
             },

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -19,6 +20,7 @@ from financial_pipeline._defaults import (
     DEFAULT_WRITE_CONCURRENCY,
     LOG_LEVELS,
     MAX_PRESIGNED_POST_BYTES,
+    MAX_UPLOAD_URL_TTL_DAYS,
     PROCESSOR_RESERVED_CONCURRENCY,
 )
 from financial_pipeline._runtime import dependencies_code, function_code
@@ -79,6 +81,7 @@ class FinancialPipeline(Construct):
         dependencies_layer: lambda_.ILayerVersion | None = None,
         bucket_props: Mapping[str, Any] | None = None,
         function_props: Mapping[str, Any] | None = None,
+        results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
     ) -> None:
         """Create the pipeline.
 
@@ -92,7 +95,8 @@ class FinancialPipeline(Construct):
             max_upload_bytes: size cap of one file, 1 byte to 5 GiB; default 100 MiB.
             log_level: Powertools log level; default INFO.
             cors_allow_origins: browser origins for the API and the presigned POST; default
-                none.
+                none. The API handlers get them as ``CORS_ALLOW_ORIGINS``; API Gateway's own
+                error responses allow the origin only when exactly one is listed (see `Api`).
             upload_url_ttl: presigned POST lifetime; default 15 minutes.
             report_url_ttl: rejection report URL lifetime; default 15 minutes.
             job_ttl_days: days a job (and its report) is kept; default 30.
@@ -105,7 +109,15 @@ class FinancialPipeline(Construct):
             code: Lambda code to use instead of the packaged ``runtime``; default: packaged.
             dependencies_layer: layer to use instead of the bundled one; default: bundled.
             bucket_props: extra upload bucket props (see `Storage`); default none.
-            function_props: extra props for every function; default none.
+            function_props: extra props for every function; default none. The processor's
+                4 GiB ephemeral storage is a default that ``ephemeral_storage_size`` replaces.
+            results_table_warm_throughput: pre-warmed capacity of the results table, e.g.
+                ``dynamodb.WarmThroughput(write_units_per_second=10_000)``: an on-demand table
+                starts at 4,000 writes/s and scales up only as traffic grows, so a burst of
+                files arriving together is throttled (and misses the 30-second objective,
+                R21) while it scales; warm throughput makes that capacity available from the
+                first write. Billed once when raised; does not lift the per-partition limit
+                of 1,000 writes/s (one symbol). Default: unset (see docs/CAPACITY.md).
         """
         super().__init__(scope, construct_id)
         mode = _authorization_mode(authorization)
@@ -129,6 +141,7 @@ class FinancialPipeline(Construct):
             job_ttl_days=job_ttl_days,
             cors_allow_origins=cors_allow_origins,
             bucket_props=bucket_props,
+            results_table_warm_throughput=results_table_warm_throughput,
         )
         self.dependencies_layer = dependencies_layer or lambda_.LayerVersion(
             self,
@@ -231,8 +244,8 @@ def _validate(
         raise ValueError(f"job_ttl_days must be at least 1 (got {job_ttl_days})")
     if not 1 <= write_concurrency <= 64:
         raise ValueError(f"write_concurrency must be between 1 and 64 (got {write_concurrency})")
-    if not 60 <= upload_url_ttl.to_seconds() <= 7 * 24 * 3600:
+    if not 60 <= upload_url_ttl.to_seconds() <= MAX_UPLOAD_URL_TTL_DAYS * 24 * 3600:
         raise ValueError(
-            "upload_url_ttl must be between 1 minute and 7 days "
+            f"upload_url_ttl must be between 1 minute and {MAX_UPLOAD_URL_TTL_DAYS} days "
             f"(got {upload_url_ttl.to_human_string()})"
         )

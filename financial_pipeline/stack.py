@@ -40,5 +40,6 @@ class FinancialPipelineStack(Stack):
             max_upload_bytes=config.max_upload_bytes,
             log_level=config.log_level,
             cors_allow_origins=config.cors_allow_origins,
+            results_table_warm_throughput=config.results_warm_throughput,
             bundle_dependencies=bundle_dependencies,
         )

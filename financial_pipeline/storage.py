@@ -16,6 +16,8 @@ from financial_pipeline._defaults import (
     BUCKET_DEFAULTS,
     BUCKET_REQUIRED,
     DEFAULT_JOB_TTL_DAYS,
+    INCOMING_SAFETY_EXPIRATION_DAYS,
+    MULTIPART_ABORT_DAYS,
     PROCESSED_EXPIRATION_DAYS,
     merge_props,
 )
@@ -59,6 +61,7 @@ class Storage(Construct):
         job_ttl_days: int = DEFAULT_JOB_TTL_DAYS,
         cors_allow_origins: Sequence[str] = (),
         bucket_props: Mapping[str, Any] | None = None,
+        results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
     ) -> None:
         """Create the storage.
 
@@ -70,8 +73,17 @@ class Storage(Construct):
                 none (no CORS rule on the bucket).
             bucket_props: extra ``s3.Bucket`` props for the upload bucket; encryption, public
                 access and TLS settings cannot be overridden. Default none.
+            results_table_warm_throughput: read and/or write units per second the results
+                table serves instantly (DynamoDB warm throughput). An on-demand table starts
+                at 4,000 writes/s and 12,000 reads/s and only scales up as traffic grows, so a
+                burst of files written at once (or one large file right after deployment) is
+                throttled while it scales; pre-warming to the expected peak avoids that. It
+                cannot lift the 1,000 writes/s limit of one partition (one symbol), and
+                raising it is billed once. Values must be positive; values at or below the
+                on-demand starting point buy nothing. Default: unset (DynamoDB's default).
         """
         super().__init__(scope, construct_id)
+        _validate_warm_throughput(results_table_warm_throughput)
         # Log delivery is granted by bucket policy, never by ACL: the buckets enforce bucket
         # owner object ownership, which disables ACLs. Pinned here so that apps without this
         # feature flag in their cdk.json get the same buckets.
@@ -137,6 +149,7 @@ class Storage(Construct):
             ),
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
+            warm_throughput=results_table_warm_throughput,
         )
 
         self.jobs_table = dynamodb.TableV2(
@@ -157,7 +170,9 @@ class Storage(Construct):
                     sort_key=dynamodb.Attribute(
                         name="updatedAt", type=dynamodb.AttributeType.STRING
                     ),
-                    projection_type=dynamodb.ProjectionType.ALL,
+                    # The sweeper only takes the job id from the index and re-reads the job
+                    # with a consistent read before acting, so the index holds keys only.
+                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
                 )
             ],
             deletion_protection=deletion_protection,
@@ -186,21 +201,56 @@ class Storage(Construct):
         )
 
 
+def _validate_warm_throughput(warm: dynamodb.WarmThroughput | None) -> None:
+    if warm is None:
+        return
+    values = {
+        "read_units_per_second": warm.read_units_per_second,
+        "write_units_per_second": warm.write_units_per_second,
+    }
+    if all(value is None for value in values.values()):
+        raise ValueError(
+            "results_table_warm_throughput needs read_units_per_second or "
+            "write_units_per_second (got neither)"
+        )
+    for name, value in values.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                f"results_table_warm_throughput {name} must be a positive integer (got {value!r})"
+            )
+
+
 def _lifecycle_rules(job_ttl_days: int) -> list[s3.LifecycleRule]:
-    # `incoming/` is never expired: a file there is still waiting for (or in) processing.
     return [
+        # R10: a file moves to processed/ when its job ends and is deleted 30 days later.
         s3.LifecycleRule(
             id="ExpireProcessedFiles",
             prefix=PROCESSED_PREFIX,
             expiration=Duration.days(PROCESSED_EXPIRATION_DAYS),
         ),
+        # A rejection report lives as long as its job.
         s3.LifecycleRule(
             id="ExpireReports",
             prefix=REPORTS_PREFIX,
             expiration=Duration.days(job_ttl_days),
         ),
+        # A safety net, not the way files leave incoming/: the processor and the sweeper move
+        # every file of an ended job to processed/. A file can still be left behind (its job
+        # expired after a re-drive that never claimed it, or the sweeper's move failed). The
+        # longest a file legitimately waits is a lost notification: the sweeper finds it only
+        # once the job's upload URL has expired (at most 7 days after the upload started),
+        # then processing takes at most hours (3 attempts, events kept 6 hours). 14 days is
+        # well past that, so no file that can still be processed is ever deleted here.
+        s3.LifecycleRule(
+            id="ExpireAbandonedUploads",
+            prefix=INCOMING_PREFIX,
+            expiration=Duration.days(INCOMING_SAFETY_EXPIRATION_DAYS),
+        ),
+        # The rejection report is a multipart upload; a crashed processor leaves its parts.
         s3.LifecycleRule(
             id="AbortIncompleteMultipartUploads",
-            abort_incomplete_multipart_upload_after=Duration.days(1),
+            abort_incomplete_multipart_upload_after=Duration.days(MULTIPART_ABORT_DAYS),
         ),
     ]

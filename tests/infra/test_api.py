@@ -238,6 +238,51 @@ def test_dev_has_cors_preflight_and_cors_on_gateway_errors(dev: Template) -> Non
     )
 
 
+def _variables(template: Template, name: str) -> dict[str, Any]:
+    functions = resources(template, "AWS::Lambda::Function")
+    variables: dict[str, Any] = functions[
+        logical_id(template, "AWS::Lambda::Function", f"{name}Function")
+    ]["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_api_handlers_get_the_allowed_origins(dev: Template, prod: Template) -> None:
+    # Given dev (one browser origin) and prod (none)
+    for name in ("Upload", "Status", "Results"):
+        # When the handlers' environment is read
+        # Then CORS_ALLOW_ORIGINS lists the origins, empty when CORS is off
+        assert _variables(dev, name)["CORS_ALLOW_ORIGINS"] == "http://localhost:3000"
+        assert _variables(prod, name)["CORS_ALLOW_ORIGINS"] == ""
+    # and the functions that answer no browser do not get it
+    for name in ("Processor", "Sweeper"):
+        assert "CORS_ALLOW_ORIGINS" not in _variables(dev, name)
+
+
+def test_several_origins_reach_the_handlers_but_no_gateway_response_favours_one(
+    stack: cdk.Stack,
+) -> None:
+    # Given two browser origins
+    origins = ["https://a.example", "https://b.example"]
+    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, cors_allow_origins=origins)
+
+    # When synthesized
+    template = Template.from_stack(stack)
+
+    # Then the handlers get both, comma-separated, and can answer each with its own origin
+    assert _variables(template, "Upload")["CORS_ALLOW_ORIGINS"] == ",".join(origins)
+    # while gateway errors, whose headers are static, allow neither rather than only the first
+    responses = resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    assert len(responses) == 2
+    for response in responses:
+        assert response["Properties"]["ResponseParameters"] == {
+            "gatewayresponse.header.X-Correlation-Id": "context.requestId"
+        }
+    # and the preflight still allows both origins
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method", {"HttpMethod": "OPTIONS", "AuthorizationType": "NONE"}
+    )
+
+
 def test_prod_has_no_cors_preflight(prod: Template) -> None:
     # Given prod without browser origins / Then no OPTIONS method is created
     prod.resource_properties_count_is("AWS::ApiGateway::Method", {"HttpMethod": "OPTIONS"}, 0)

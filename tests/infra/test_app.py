@@ -141,3 +141,22 @@ def test_fails_on_a_bad_removal_policy() -> None:
 def test_fails_on_a_bad_auth_mode() -> None:
     with pytest.raises(ValueError, match="authMode must be iam, cognito or none"):
         EnvironmentConfig.from_context("dev", {"team": "t", "costCenter": "c", "authMode": "x"})
+
+
+def test_config_reads_the_results_warm_throughput() -> None:
+    # Given cdk.json / When parsed
+    configs = parse_environments(cdk_context()["environments"])
+    # Then prod pre-warms the results table for writes and dev leaves DynamoDB's default
+    warm = configs["prod"].results_warm_throughput
+    assert warm is not None
+    assert warm.write_units_per_second == 10000
+    assert warm.read_units_per_second is None
+    assert configs["dev"].results_warm_throughput is None
+
+
+@pytest.mark.parametrize("value", [0, -1, "9000", 1.5, True])
+def test_fails_on_a_non_positive_warm_throughput_setting(value: object) -> None:
+    with pytest.raises(ValueError, match="resultsWarmWriteUnitsPerSecond must be a positive"):
+        EnvironmentConfig.from_context(
+            "prod", {"team": "t", "costCenter": "c", "resultsWarmWriteUnitsPerSecond": value}
+        )

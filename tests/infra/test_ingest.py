@@ -108,6 +108,16 @@ def test_r15_processor_reserved_concurrency_is_100(prod: Template) -> None:
         assert "ReservedConcurrentExecutions" not in _function(prod, name)["Properties"]
 
 
+def test_processor_has_4_gib_of_ephemeral_storage_for_its_spill_files(prod: Template) -> None:
+    # Given the functions of prod
+    # When their ephemeral storage is read
+    processor = _function(prod, "Processor")["Properties"]
+    # Then the processor has 4 GiB of /tmp, the others keep Lambda's default
+    assert processor["EphemeralStorage"] == {"Size": 4096}
+    for name in ("Upload", "Status", "Results", "Sweeper"):
+        assert "EphemeralStorage" not in _function(prod, name)["Properties"]
+
+
 def test_r14_processor_retries_twice_then_sends_to_the_failure_queue(prod: Template) -> None:
     # Given the failure queue
     queue = logical_id(prod, "AWS::SQS::Queue", "FailureQueue")

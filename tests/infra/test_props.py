@@ -107,3 +107,24 @@ def test_user_props_reach_the_resources(stack: cdk.Stack) -> None:
     template.has_resource_properties(
         "AWS::S3::Bucket", {"VersioningConfiguration": {"Status": "Enabled"}}
     )
+
+
+def test_function_props_replace_the_processor_ephemeral_storage(stack: cdk.Stack) -> None:
+    # Given function props with a smaller ephemeral storage
+    _build(stack, function_props={"ephemeral_storage_size": cdk.Size.mebibytes(1024)})
+    # When synthesized
+    functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    # Then the user's value wins over the processor's 4 GiB default
+    processor = next(
+        f["Properties"]
+        for f in functions.values()
+        if f["Properties"].get("Handler") == "runtime.processor.handler"
+    )
+    assert processor["EphemeralStorage"] == {"Size": 1024}
+
+
+@pytest.mark.parametrize("origin", ["https://a.example,https://b.example", "", " https://a"])
+def test_fails_on_a_cors_origin_that_cannot_be_passed_on(stack: cdk.Stack, origin: str) -> None:
+    # Given an origin that would not survive the comma-separated CORS_ALLOW_ORIGINS / Then refused
+    with pytest.raises(ValueError, match="cors_allow_origins must be non-empty origins"):
+        _build(stack, cors_allow_origins=[origin])

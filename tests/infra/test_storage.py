@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
+
+from financial_pipeline import FinancialPipeline
+from financial_pipeline._defaults import INCOMING_SAFETY_EXPIRATION_DAYS, MAX_UPLOAD_URL_TTL_DAYS
 
 from .conftest import logical_id, resources
 
@@ -68,22 +76,56 @@ def test_r8_access_logs_go_to_a_separate_encrypted_bucket(prod: Template) -> Non
     assert log["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
 
 
-def test_r10_lifecycle_expires_processed_files_after_30_days_and_never_incoming(
+def _lifecycle_by_id(template: Template) -> dict[str, dict[str, Any]]:
+    rules = _upload_bucket(template)["Properties"]["LifecycleConfiguration"]["Rules"]
+    return {rule["Id"]: rule for rule in rules}
+
+
+def test_r10_lifecycle_expires_processed_files_after_30_days(prod: Template) -> None:
+    # Given the upload bucket's lifecycle rules
+    rules = _lifecycle_by_id(prod)
+
+    # When the rules that delete files are read
+    processed = rules["ExpireProcessedFiles"]
+    reports = rules["ExpireReports"]
+
+    # Then processed/ expires after 30 days and reports/ with their job (30 days)
+    assert processed["Prefix"] == "processed/"
+    assert processed["ExpirationInDays"] == 30
+    assert processed["Status"] == "Enabled"
+    assert reports["Prefix"] == "reports/"
+    assert reports["ExpirationInDays"] == 30
+
+
+def test_r10_incoming_expiry_is_only_a_safety_net_past_upload_expiry_and_processing(
     prod: Template,
 ) -> None:
-    # Given the upload bucket's lifecycle rules
-    rules = _upload_bucket(prod)["Properties"]["LifecycleConfiguration"]["Rules"]
+    # Given the rules that match incoming/ (the original sketch expired it instead of processed/)
+    incoming = [
+        rule
+        for rule in _lifecycle_by_id(prod).values()
+        if "ExpirationInDays" in rule and "incoming/".startswith(rule.get("Prefix", ""))
+    ]
 
-    # When indexed by prefix
-    by_prefix = {rule.get("Prefix"): rule for rule in rules}
+    # When the one rule is taken
+    (rule,) = incoming
 
-    # Then processed/ expires after 30 days, reports/ with their job, incoming/ never
-    assert by_prefix["processed/"]["ExpirationInDays"] == 30
-    assert by_prefix["processed/"]["Status"] == "Enabled"
-    assert by_prefix["reports/"]["ExpirationInDays"] == 30
-    assert "incoming/" not in by_prefix
-    assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
-    assert all("ExpirationInDays" not in r for r in rules if r.get("Prefix") is None)
+    # Then it is the 14-day safety net: later than the longest upload URL (7 days) plus a day
+    # for processing and re-drives, and shorter-lived rules never touch incoming/
+    assert rule["Id"] == "ExpireAbandonedUploads"
+    assert rule["Prefix"] == "incoming/"
+    assert rule["ExpirationInDays"] == INCOMING_SAFETY_EXPIRATION_DAYS == 14
+    assert rule["ExpirationInDays"] > MAX_UPLOAD_URL_TTL_DAYS + 1
+
+
+def test_r10_incomplete_multipart_uploads_are_aborted_after_1_day(prod: Template) -> None:
+    # Given the bucket-wide rule (the rejection report is a multipart upload)
+    rule = _lifecycle_by_id(prod)["AbortIncompleteMultipartUploads"]
+
+    # When / Then it aborts leftover parts after a day and deletes no object
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert "Prefix" not in rule
+    assert "ExpirationInDays" not in rule
 
 
 def test_upload_bucket_is_not_versioned_by_design(prod: Template) -> None:
@@ -120,7 +162,7 @@ def test_r11_results_table_keys_billing_pitr_and_contributor_insights(prod: Temp
     )
 
 
-def test_jobs_table_has_ttl_pitr_and_by_status_index(prod: Template) -> None:
+def test_jobs_table_has_ttl_pitr_and_keys_only_by_status_index(prod: Template) -> None:
     # Given the prod stack / Then the jobs table matches the contract in ARCHITECTURE.md
     prod.has_resource_properties(
         "AWS::DynamoDB::GlobalTable",
@@ -135,7 +177,8 @@ def test_jobs_table_has_ttl_pitr_and_by_status_index(prod: Template) -> None:
                         {"AttributeName": "status", "KeyType": "HASH"},
                         {"AttributeName": "updatedAt", "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    # keys only: the sweeper re-reads each job it finds
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
                 }
             ],
             "Replicas": [
@@ -172,3 +215,58 @@ def test_dev_bucket_allows_browser_presigned_post_from_its_origin(dev: Template)
             }
         },
     )
+
+
+def _table(template: Template, fragment: str) -> dict[str, Any]:
+    tables = resources(template, "AWS::DynamoDB::GlobalTable")
+    properties: dict[str, Any] = tables[
+        logical_id(template, "AWS::DynamoDB::GlobalTable", fragment)
+    ]["Properties"]
+    return properties
+
+
+def test_r21_prod_results_table_is_prewarmed_for_write_bursts(prod: Template) -> None:
+    # Given prod's resultsWarmWriteUnitsPerSecond in cdk.json
+    # When the tables are read / Then only the results table is warm, for writes only
+    assert _table(prod, "ResultsTable")["WarmThroughput"] == {"WriteUnitsPerSecond": 10000}
+    assert "WarmThroughput" not in _table(prod, "JobsTable")
+
+
+def test_results_table_warm_throughput_is_unset_by_default(dev: Template) -> None:
+    # Given dev, which sets no warm throughput / Then DynamoDB's default applies
+    assert "WarmThroughput" not in _table(dev, "ResultsTable")
+
+
+def test_results_table_warm_throughput_prop_reaches_the_table(stack: cdk.Stack) -> None:
+    # Given a pipeline with read and write warm throughput
+    warm = dynamodb.WarmThroughput(read_units_per_second=15000, write_units_per_second=8000)
+    FinancialPipeline(
+        stack, "Pipeline", bundle_dependencies=False, results_table_warm_throughput=warm
+    )
+
+    # When synthesized
+    template = Template.from_stack(stack)
+
+    # Then the results table carries both values
+    assert _table(template, "ResultsTable")["WarmThroughput"] == {
+        "ReadUnitsPerSecond": 15000,
+        "WriteUnitsPerSecond": 8000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("warm", "message"),
+    [
+        (dynamodb.WarmThroughput(write_units_per_second=0), r"write_units_per_second .* \(got 0\)"),
+        (dynamodb.WarmThroughput(read_units_per_second=-5), r"read_units_per_second .* \(got -5\)"),
+        (dynamodb.WarmThroughput(), "got neither"),
+    ],
+)
+def test_fails_on_non_positive_results_table_warm_throughput(
+    stack: cdk.Stack, warm: dynamodb.WarmThroughput, message: str
+) -> None:
+    # Given warm throughput with a non-positive or no value / When built / Then refused
+    with pytest.raises(ValueError, match=message):
+        FinancialPipeline(
+            stack, "Pipeline", bundle_dependencies=False, results_table_warm_throughput=warm
+        )
