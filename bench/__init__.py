@@ -1,0 +1,1 @@
+"""Benchmarks of the processor: ``python -m bench`` (see BENCHMARKS.md)."""

@@ -52,7 +52,9 @@ class Case:
 
 
 def _human(rows: int) -> str:
-    return f"{rows // 1_000_000}M" if rows >= 1_000_000 else f"{rows // 1000}k"
+    if rows >= 1_000_000:
+        return f"{rows // 1_000_000}M"
+    return f"{rows // 1000}k" if rows >= 1000 else str(rows)
 
 
 def data_file(rows: int | None = None, size_mb: int | None = None) -> tuple[Path, int]:
@@ -364,6 +366,11 @@ def render(report: dict[str, Any]) -> str:
             f"| {file} | {backend_label} | {cell('processor')} | {cell('baseline')} "
             f"| {cell('ceiling')} | {_fmt_ratio(vs_base, 'x')} | {_fmt_ratio(vs_ceiling, '%')} |"
         )
+    out += ["", "### Targets (reported, not asserted)", ""]
+    out.append("| target | measured | met |")
+    out.append("|---|---:|---|")
+    for name, value, met in targets(report):
+        out.append(f"| {name} | {value} | {met} |")
     out += ["", "### Client CPU per row (writes answered in-process: parse, validate, encode)", ""]
     out.append("| file | implementation | CPU µs/row | wall rows/s | peak RSS MB |")
     out.append("|---|---|---:|---:|---:|")
@@ -410,6 +417,61 @@ def render(report: dict[str, Any]) -> str:
     else:
         out.append(f"| {what} | {e2e.get('status', 'pending')} |")
     return "\n".join(out) + "\n"
+
+
+def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The issue's targets against this run: (target, measured value, met?)."""
+    rows = report["throughput"]
+    largest = max((r["data_rows"] for r in rows), default=0)
+    file = _human(largest) if largest else "-"
+    found: list[tuple[str, str, str]] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "yes" if ok else "**no**"
+
+    for backend_label, other, floor, unit in (
+        ("sink 10 ms", "baseline", 10.0, "x"),
+        ("sink 10 ms", "ceiling", 0.8, "%"),
+        ("moto 10 ms", "ceiling", 0.8, "%"),
+    ):
+        ratio = _ratio(rows, file, backend_label, other)
+        shown = f"{floor:g}x" if unit == "x" else f"{floor * 100:.0f}%"
+        found.append(
+            (
+                f"{file}, {backend_label}: processor / {other} >= {shown}",
+                _fmt_ratio(ratio, unit),
+                verdict(None if ratio is None else ratio >= floor),
+            )
+        )
+    peaks = [r["max_rss_mb"] for r in report["memory"] if "max_rss_mb" in r]
+    peak = max(peaks) if peaks else None
+    sizes = ", ".join(r["file"] for r in report["memory"])
+    found.append(
+        (
+            f"peak RSS < 256 MB ({sizes})",
+            "-" if peak is None else f"{peak} MB",
+            verdict(None if peak is None else peak < 256),
+        )
+    )
+    imports = [v for v in report["import_ms"].values() if isinstance(v, float)]
+    slowest = max(imports) if imports else None
+    found.append(
+        (
+            "every handler imports in < 300 ms",
+            "-" if slowest is None else f"{slowest} ms (slowest)",
+            verdict(None if slowest is None else slowest < 300),
+        )
+    )
+    e2e = report["end_to_end"]
+    seconds = e2e.get("seconds")
+    found.append(
+        (
+            f"{e2e.get('file', '100k')} rows end to end on the local stack < 30 s",
+            "-" if seconds is None else f"{seconds} s",
+            verdict(None if seconds is None else seconds < 30),
+        )
+    )
+    return found
 
 
 def _fmt_ratio(value: float | None, unit: str) -> str:
