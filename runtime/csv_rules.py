@@ -6,8 +6,9 @@ caches symbol validation, because a file repeats few symbols many times.
 
 Memory is bounded by the longest line (`MAX_LINE_CHARS`) plus the duplicate index: one entry per
 distinct (symbol, timestamp) key, a 64-bit fingerprint of the key mapped to a 64-bit fingerprint
-of the value (about 120 bytes per distinct key in CPython: a 200 MiB file of 4.68 million
-distinct keys peaks at 645 MiB RSS for the whole processor, `tests/runtime/peak_rss.py`).
+of the value (about 120 bytes per distinct key in CPython), up to `max_keys` entries. A file with
+more distinct keys hands its index to a `runtime.dedup.SpillIndex` and is finished in a second
+pass (`CsvParser(..., resume=first_pass)`), with the same rows, counts and report.
 The fingerprints use Python's keyed SipHash (`hash` on `str`, randomized per process), so a
 crafted file cannot aim collisions at it; an accidental collision between two different keys in
 one file has a probability of about n^2 / 2^65 (4e-7 for 4 million rows).
@@ -22,6 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.dedup import SpillIndex
 
 REQUIRED_COLUMNS = ("symbol", "price", "volume", "timestamp")
 MAX_LINE_CHARS = 1 << 20
@@ -257,6 +262,14 @@ class CsvParser:
     Blank lines are skipped and not counted. A rule that fails the whole file raises
     `CsvFileError`. `on_progress(records)` is called every few thousand records, so a caller
     can watch its deadline even when no row is accepted.
+
+    Two passes, for files with more than `max_keys` distinct keys: given a `spill` index, the
+    first pass hands it the in-memory index when that reaches `max_keys` at line `switched_at`,
+    then only feeds it the valid rows after that line (nothing after it is yielded, counted or
+    reported). The second pass, `CsvParser(chunks, ..., resume=first_pass)`, reads the same bytes,
+    skips the lines up to `switched_at`, and settles every later valid row with the repeated
+    lines from `spill.resolve()`. The first pass's own `CsvFileError` after the switch is left for
+    the second pass to raise at the same line (`deferred_error`).
     """
 
     def __init__(
@@ -264,15 +277,30 @@ class CsvParser:
         chunks: Iterable[bytes],
         on_reject: RejectCallback | None = None,
         on_progress: Callable[[int], None] | None = None,
+        *,
+        max_keys: int | None = None,
+        spill: SpillIndex | None = None,
+        resume: CsvParser | None = None,
     ) -> None:
         self._chunks = chunks
         self._on_reject = on_reject
         self._on_progress = on_progress
+        self._max_keys = max_keys if spill is not None else None
+        self.spill: SpillIndex | None = spill if resume is None else resume.spill
+        self.switched_at: int | None = None
+        self.deferred_error: CsvFileError | None = None
+        self._resume = resume
         self.accepted = 0
         self.rejected = 0
         self.duplicates = 0
         self.reasons: Counter[str] = Counter()
         self.first_line: dict[str, int] = {}
+        if resume is not None:
+            self.accepted = resume.accepted
+            self.rejected = resume.rejected
+            self.duplicates = resume.duplicates
+            self.reasons = Counter(resume.reasons)
+            self.first_line = dict(resume.first_line)
         self.header: list[str] = []
         self.extra_columns: list[str] = []
         self.header_seen = False
@@ -367,11 +395,34 @@ class CsvParser:
         )
 
     def __iter__(self) -> Iterator[Row]:
+        resume = self._resume
+        if resume is None:
+            return self._first_pass()
+        if resume.spill is None or resume.switched_at is None:
+            raise ValueError("resume= needs a first pass that switched to its spill index")
+        return self._scan(resume.switched_at, resume.spill.resolve())
+
+    def _first_pass(self) -> Iterator[Row]:
+        try:
+            yield from self._scan(0, None)
+        except CsvFileError as error:
+            if self.switched_at is None:
+                raise
+            self.deferred_error = error
+
+    def _scan(self, skip_to: int, repeats: Iterator[int] | None) -> Iterator[Row]:
+        """The rules over every record; pass 2 skips the lines up to `skip_to` and settles the
+        valid rows after them with `repeats` (`line << 1 | conflicting`, in line order)."""
         reader = csv.reader(self._lines(), strict=True)
         symbols: dict[str, tuple[bool, str]] = {}
         seen: dict[int, int] = {}
-        reject = self._reject
+        reject: RejectCallback = self._reject
+        spill_add: Callable[[int, int, int], None] | None = None
+        max_keys = self._max_keys or 0
         progress = self._on_progress
+        settling = repeats is not None
+        pending: Iterator[int] = repeats if repeats is not None else iter(())
+        next_repeat = next(pending, -1)
         previous_line = 0
         records = 0
         width = 0
@@ -394,6 +445,8 @@ class CsvParser:
             records += 1
             if progress is not None and records % _PROGRESS_EVERY == 0:
                 progress(records)
+            if line <= skip_to:
+                continue
             count = len(cells)
             if count != width:
                 reject(
@@ -422,13 +475,34 @@ class CsvParser:
             if not ok:
                 reject(line, timestamp, cells)
                 continue
+            if settling:
+                if line == next_repeat >> 1:
+                    if next_repeat & 1:
+                        reject(line, Reason.CONFLICTING_DUPLICATE, cells)
+                    else:
+                        self.duplicates += 1
+                    next_repeat = next(pending, -1)
+                else:
+                    self.accepted += 1
+                    yield (symbol, timestamp, price, volume)
+                continue
             # "|" is outside the symbol, number and timestamp alphabets: the joins are unambiguous.
             key = hash(symbol + "|" + timestamp)
             value = hash(price + "|" + volume)
+            if spill_add is not None:
+                spill_add(key, value, line)
+                continue
             size = len(seen)
             first = seen.setdefault(key, value)
             if len(seen) != size:
                 self.accepted += 1
+                if size + 1 == max_keys and self.spill is not None:
+                    # The index is full: later rows go to disk and are settled in pass 2.
+                    self.switched_at = line
+                    self.spill.dump(seen)
+                    seen.clear()
+                    spill_add = self.spill.add
+                    reject = _ignore
                 yield (symbol, timestamp, price, volume)
             elif first == value:
                 self.duplicates += 1
@@ -436,6 +510,10 @@ class CsvParser:
                 reject(line, Reason.CONFLICTING_DUPLICATE, cells)
         if not self.header_seen:
             raise CsvFileError(FileReason.EMPTY_FILE, "the file has no header and no rows")
+
+
+def _ignore(_line: int, _reason: str, _cells: list[str]) -> None:
+    """Pass 1 after the switch: rejections are counted and reported by pass 2."""
 
 
 def _csv_error(exc: csv.Error, line: int) -> CsvFileError:

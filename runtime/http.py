@@ -1,8 +1,15 @@
 """API Gateway (REST, proxy) wiring shared by the HTTP handlers.
 
-Correlation id: the client's `X-Correlation-Id` when it is a sane token, else the API Gateway
-request id, else a fresh UUID. It goes into every log line and back to the client as the
-`X-Correlation-Id` header and the `correlationId` field of every error body.
+Correlation id: the client's `X-Correlation-Id` when it matches the OpenAPI document (1 to 128
+printable ASCII characters, no space: `^[!-~]+$`, so it is always a safe header value), else the
+API Gateway request id, else a fresh UUID. It goes into every log line and back to the client as
+the `X-Correlation-Id` header and the `correlationId` field of every error body.
+
+CORS: when `CORS_ALLOW_ORIGINS` lists origins, a response to a request whose `Origin` is one of
+them carries `Access-Control-Allow-Origin: <that origin>`, `Vary: Origin` and
+`Access-Control-Expose-Headers: X-Correlation-Id`; API Gateway answers the preflight itself. This
+is done here rather than with Powertools' `CORSConfig`, which is fixed when the routes are
+declared (at import), adds no `Vary: Origin` and skips the not-found answer.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Rout
 
 from runtime.errors import NotFoundError, PipelineError
 from runtime.observability import logger
+from runtime.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 CORRELATION_HEADER = "X-Correlation-Id"
 JSON = "application/json"
-_SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}").fullmatch
+# The OpenAPI `CorrelationId` schema: printable ASCII without space, 1 to 128 characters.
+_SANE_ID = re.compile(r"[!-~]{1,128}", re.ASCII).fullmatch
 
 _state: dict[str, str] = {"correlation_id": ""}
 
@@ -39,6 +48,25 @@ def correlation_id_from(event: dict[str, Any]) -> str:
     if isinstance(request_id, str) and _SANE_ID(request_id):
         return request_id
     return str(uuid.uuid4())
+
+
+def _header(event: dict[str, Any], wanted: str) -> str | None:
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == wanted and isinstance(value, str):
+            return value
+    return None
+
+
+def cors_headers(event: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, str]:
+    """The CORS response headers for this request (none when its origin is not allowed)."""
+    origin = _header(event, "origin")
+    if not allowed or origin is None or origin not in allowed:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": CORRELATION_HEADER,
+        "Vary": "Origin",
+    }
 
 
 def current_correlation_id() -> str:
@@ -102,9 +130,12 @@ def resolve(
     _state["correlation_id"] = correlation_id
     logger.set_correlation_id(correlation_id)
     response = app.resolve(_routable(event), context)
+    extra = {CORRELATION_HEADER: correlation_id}
+    extra.update(cors_headers(event, get_settings().cors_allow_origins))
     headers = response.setdefault("multiValueHeaders", {}) or {}
-    headers[CORRELATION_HEADER] = [correlation_id]
+    for name, value in extra.items():
+        headers[name] = [value]
     response["multiValueHeaders"] = headers
     if isinstance(response.get("headers"), dict):
-        response["headers"][CORRELATION_HEADER] = correlation_id
+        response["headers"].update(extra)
     return response

@@ -5,6 +5,11 @@ finished job only completes the housekeeping (the move to `processed/`), a retry
 job with the same ETag starts over and rewrites the same items, and an object with another ETag
 for a job that is already taken is ignored with a warning on the job.
 
+Memory is flat whatever the file size: the object is streamed, the writes in flight are bounded,
+and the duplicate index holds at most `DEDUP_INDEX_MAX_KEYS` keys; a file with more distinct keys
+is read a second time and settled from spill files under `SPILL_DIR` (`runtime.dedup`: 24 bytes
+of disk per row after the index filled up, removed when the attempt ends, success or not).
+
 Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
 would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
 event and, after the last retry, sends it to the failure destination.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from runtime import clients
 from runtime.csv_rules import CsvFileError, CsvParser, FileReason
+from runtime.dedup import SpillIndex, partitions_for, remove_stale
 from runtime.errors import TimeoutRiskError
 from runtime.jobs import JobStore, Status, utc_now
 from runtime.observability import logger, metrics, tracer
@@ -118,6 +125,10 @@ def _extra_columns(parser: CsvParser) -> list[dict[str, Any]]:
             "message": "ignored column(s): " + ", ".join(parser.extra_columns),
         }
     ]
+
+
+def _replaced() -> CsvFileError:
+    return CsvFileError("OBJECT_REPLACED", "the file was replaced or deleted before it was read")
 
 
 def _code(exc: ClientError) -> str:
@@ -232,24 +243,39 @@ class Processor:
             claim.job_id,
             self._settings.write_concurrency,
         )
+        max_keys = self._settings.dedup_index_max_keys
+        remove_stale(self._settings.spill_dir)
+        spill = SpillIndex(self._settings.spill_dir, partitions_for(size, max_keys))
         try:
-            try:
-                body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=claim.etag)
-            except ClientError as exc:
-                if _code(exc) in _REPLACED | _MISSING:
-                    error = CsvFileError(
-                        "OBJECT_REPLACED", "the file was replaced or deleted before it was read"
-                    )
-                    return self._fail(claim, error, None)
-                raise
+            chunks = self._open(claim)
+            if chunks is None:
+                return self._fail(claim, _replaced(), None)
             parser = CsvParser(
-                body["Body"].iter_chunks(CHUNK_BYTES),
+                chunks,
                 on_reject=report.add,
                 on_progress=self._check_time,
+                max_keys=max_keys,
+                spill=spill,
             )
             try:
                 for row in parser:
                     writer.add(row)
+                if parser.switched_at is not None:
+                    # More distinct keys than the index budget: settle the rest in a second pass.
+                    logger.info(
+                        "second pass",
+                        extra={"line": parser.switched_at, "partitions": spill.partitions},
+                    )
+                    chunks = self._open(claim)
+                    if chunks is None:
+                        writer.flush()
+                        report.abort()
+                        return self._fail(claim, _replaced(), parser)
+                    parser = CsvParser(
+                        chunks, on_reject=report.add, on_progress=self._check_time, resume=parser
+                    )
+                    for row in parser:
+                        writer.add(row)
             except CsvFileError as error:
                 # Rows accepted before the fatal line are stored, so the counts match the table
                 # whatever the batch boundaries; the job says so in a warning.
@@ -272,6 +298,7 @@ class Processor:
             raise
         finally:
             writer.close()
+            spill.close()
 
         claim.warnings.extend(_extra_columns(parser))
         errors = [
@@ -285,6 +312,17 @@ class Processor:
         ]
         status = Status.COMPLETED_WITH_ERRORS if parser.rejected else Status.COMPLETED
         return self._finish(claim, status, parser, errors, report_key)
+
+    def _open(self, claim: Claim) -> Iterator[bytes] | None:
+        """The object's body as chunks, or None when it was replaced or deleted meanwhile."""
+        ref = claim.ref
+        try:
+            body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=claim.etag)
+        except ClientError as exc:
+            if _code(exc) in _REPLACED | _MISSING:
+                return None
+            raise
+        return body["Body"].iter_chunks(CHUNK_BYTES)
 
     def _fail(self, claim: Claim, error: CsvFileError, parser: CsvParser | None) -> dict[str, Any]:
         entry: dict[str, Any] = {"code": error.code, "message": error.message}

@@ -21,7 +21,7 @@ from runtime import clients
 from runtime.csv_rules import normalize_symbol, parse_timestamp
 from runtime.errors import BadRequestError
 from runtime.http import json_response, make_app, resolve
-from runtime.observability import logger, metrics, tracer
+from runtime.observability import expect_no_metrics, logger, metrics, tracer
 from runtime.settings import get_settings
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ EARLIEST = "0001-01-01T00:00:00.000000Z"
 LATEST = "9999-12-31T23:59:59.999999Z"
 _KNOWN_PARAMETERS = frozenset({"startTime", "endTime", "limit", "order", "nextToken"})
 app = make_app()
+expect_no_metrics()  # no application metric is recorded here
 
 
 def _bad(code: str, message: str) -> BadRequestError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from dataclasses import dataclass
 
 from runtime.errors import ConfigurationError
@@ -38,6 +39,9 @@ class Settings:
     processor_max_retries: int
     write_concurrency: int
     environment: str
+    dedup_index_max_keys: int = 500_000
+    spill_dir: str = tempfile.gettempdir()
+    cors_allow_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,6 +58,13 @@ class Settings:
             processor_max_retries=_int("PROCESSOR_MAX_RETRIES", 2),
             write_concurrency=_int("WRITE_CONCURRENCY", 8, minimum=1),
             environment=os.environ.get("ENVIRONMENT", "dev"),
+            dedup_index_max_keys=_int("DEDUP_INDEX_MAX_KEYS", 500_000, minimum=1),
+            spill_dir=os.environ.get("SPILL_DIR", "").strip() or tempfile.gettempdir(),
+            cors_allow_origins=tuple(
+                origin.strip()
+                for origin in os.environ.get("CORS_ALLOW_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
         )
 
     def require(self, value: str, name: str) -> str:

@@ -11,13 +11,14 @@ from runtime import clients
 from runtime.errors import BadRequestError, NotFoundError
 from runtime.http import json_response, make_app, resolve
 from runtime.jobs import FINAL_STATUSES, Job, JobStore
-from runtime.observability import logger, metrics, tracer
+from runtime.observability import expect_no_metrics, logger, metrics, tracer
 from runtime.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = make_app()
+expect_no_metrics()  # no application metric is recorded here
 
 
 def parse_job_id(raw: str) -> str:

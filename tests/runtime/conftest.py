@@ -9,5 +9,5 @@ __all__ = ["moto_endpoint", "pipeline", "symbol"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # A handler that adds no metric (an API call) makes Powertools warn; that is expected here.
+    # A processor event that finishes no job (test event, repeat) records no metric; expected here.
     config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish")
