@@ -4,11 +4,22 @@ botocore's retry mode already retries throttled or failed calls; what it does no
 `UnprocessedItems` inside a successful answer. Those are resent here with exponential backoff
 and full jitter, a bounded number of times, then `WriteError` is raised so the invocation fails
 and Lambda retries the event (every put is idempotent: same key, same item).
+
+The request body is encoded here with one `json.dumps` call, byte for byte what botocore's JSON
+serializer would produce, because botocore's per-attribute walk over every item of every batch is
+the largest client-side CPU cost of the processor. botocore is called with a one-item stand-in
+for `RequestItems`; a `before-call` handler registered first swaps the real body into the request
+before any other handler sees it. The body travels in a thread-local, set right before the call
+and consumed by the handler in the same thread, so calls made by other code on a shared client
+are left alone. `before-call` runs once per API call and botocore's own retries re-send the same
+request dict, so a retried attempt carries the real body too.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -24,6 +35,26 @@ BATCH_SIZE = 25
 MAX_ATTEMPTS = 8
 BASE_DELAY_SECONDS = 0.05
 MAX_DELAY_SECONDS = 5.0
+
+
+BATCH_WRITE_EVENT = "before-call.dynamodb.BatchWriteItem"
+_HANDLER_ID = "runtime.writer.encoded-body"
+# Stand-in for RequestItems: what botocore serializes is discarded by `_use_encoded_body`.
+_STAND_IN: Any = [{"PutRequest": {"Item": {}}}]
+_encoded = threading.local()
+
+
+def encode_request(request_items: dict[str, Any]) -> bytes:
+    """The BatchWriteItem body exactly as botocore's JSON serializer writes it."""
+    return json.dumps({"RequestItems": request_items}).encode("utf-8")
+
+
+def _use_encoded_body(params: dict[str, Any], **_: Any) -> None:
+    """Put the body encoded by this thread's writer call into the request, once."""
+    body = getattr(_encoded, "body", None)
+    if body is not None:
+        _encoded.body = None
+        params["body"] = body
 
 
 def backoff_delay(
@@ -45,6 +76,9 @@ class BatchWriter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
+        client.meta.events.register_first(
+            BATCH_WRITE_EVENT, _use_encoded_body, unique_id=_HANDLER_ID
+        )
         self._table = table_name
         self._job_id = job_id
         self._concurrency = max(1, concurrency)
@@ -100,13 +134,21 @@ class BatchWriter:
         pending: Any = {self._table: requests}
         for attempt in range(MAX_ATTEMPTS):
             self.calls += 1
-            response = self._client.batch_write_item(RequestItems=pending)
+            response = self._send(pending)
             pending = response.get("UnprocessedItems") or {}
             if not pending.get(self._table):
                 return count
             self._sleep(backoff_delay(attempt))
         left = len(pending.get(self._table, []))
         raise WriteError(f"{left} of {count} items still unprocessed after {MAX_ATTEMPTS} attempts")
+
+    def _send(self, request_items: dict[str, Any]) -> Any:
+        _encoded.body = encode_request(request_items)
+        try:
+            return self._client.batch_write_item(RequestItems={self._table: _STAND_IN})
+        finally:
+            # Cleared even when a handler answered the call before ours ran.
+            _encoded.body = None
 
     def flush(self) -> int:
         """Send what is buffered and wait for every call; raises the first failure."""
