@@ -161,26 +161,17 @@ def _create_table(
         # Capacity settings mean nothing locally; on-demand keeps moto from throttling.
         "BillingMode": "PAY_PER_REQUEST",
     }
-    indexes = [
-        {
-            "IndexName": index["IndexName"],
-            "KeySchema": index["KeySchema"],
-            "Projection": index.get("Projection", {"ProjectionType": "ALL"}),
-        }
-        for index in props.get("GlobalSecondaryIndexes") or []
-    ]
-    if indexes:
-        request["GlobalSecondaryIndexes"] = indexes
-    local_indexes = [
-        {
-            "IndexName": index["IndexName"],
-            "KeySchema": index["KeySchema"],
-            "Projection": index.get("Projection", {"ProjectionType": "ALL"}),
-        }
-        for index in props.get("LocalSecondaryIndexes") or []
-    ]
-    if local_indexes:
-        request["LocalSecondaryIndexes"] = local_indexes
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        indexes = [
+            {
+                "IndexName": index["IndexName"],
+                "KeySchema": index["KeySchema"],
+                "Projection": index.get("Projection", {"ProjectionType": "ALL"}),
+            }
+            for index in props.get(kind) or []
+        ]
+        if indexes:
+            request[kind] = indexes
     try:
         clients.dynamodb.create_table(**request)
     except ClientError as exc:
