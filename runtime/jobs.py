@@ -110,15 +110,26 @@ class JobStore:
         self._client = client
         self._table = table_name
 
-    def _update(self, job_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
-        """Run one conditional update; False when the condition did not hold."""
+    def _update(
+        self,
+        job_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """Run one conditional update; False when the condition did not hold.
+
+        `#status` is always defined; `names` adds the other placeholders the expressions use
+        (DynamoDB refuses a name that no expression uses).
+        """
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"jobId": {"S": job_id}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
                 ExpressionAttributeValues={key: _av(value) for key, value in values.items()},
             )
         except ClientError as exc:
@@ -250,20 +261,13 @@ class JobStore:
             values[":report"] = report_key
         else:
             update += " REMOVE reportKey"
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"jobId": {"S": job_id}},
-                UpdateExpression=update,
-                ConditionExpression="#status = :processing AND etag = :etag AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status", "#rows": "rows"},
-                ExpressionAttributeValues={key: _av(value) for key, value in values.items()},
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return self._update(
+            job_id,
+            update,
+            "#status = :processing AND etag = :etag AND attempt = :attempt",
+            values,
+            names={"#rows": "rows"},
+        )
 
     def add_warning(self, job_id: str, code: str, message: str, now: datetime) -> bool:
         return self._update(
