@@ -59,7 +59,7 @@ run: install
 
 # docs/openapi.json from financial_pipeline/api_schema.py (a test checks it is current).
 openapi: install
-	$(BIN)/python -m local.openapi docs/openapi.json
+	$(BIN)/python -m financial_pipeline.openapi docs/openapi.json
 
 clean:
 	rm -rf cdk.out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,13 +11,17 @@ grow with the row count.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-__all__ = ["BAD_KINDS", "HEADER", "FileStats", "generate", "lines"]
+__all__ = ["BAD_KINDS", "HEADER", "FileStats", "generate", "lines", "make_rows", "render_csv"]
 
 HEADER = "symbol,price,volume,timestamp\n"
 _EPOCH = datetime(2024, 1, 2, 9, 30, tzinfo=UTC)
@@ -163,6 +167,29 @@ def generate(
     tmp.replace(path)
     stats.bytes = path.stat().st_size
     return stats
+
+
+def make_rows(symbol: str, count: int) -> list[tuple[str, Decimal, int, str]]:
+    """Rows of one symbol with exact, varied prices and canonical timestamps 1 ms apart."""
+    rows = []
+    for i in range(count):
+        price = Decimal(f"{100 + i % 97}.{(i * 7919) % 1000000:06d}")
+        seconds, millis = divmod(i, 1000)
+        minutes, seconds = divmod(seconds, 60)
+        timestamp = f"2024-03-01T10:{minutes:02d}:{seconds:02d}.{millis * 1000:06d}Z"
+        rows.append((symbol, price, i * 3, timestamp))
+    return rows
+
+
+def render_csv(
+    rows: list[tuple[Any, ...]], header: tuple[str, ...] = (), *, line_terminator: str = "\n"
+) -> bytes:
+    """A CSV file of ``rows`` (RFC 4180 quoting) under ``header`` (default: the four columns)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=line_terminator)
+    writer.writerow(header or ("symbol", "price", "volume", "timestamp"))
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,12 +21,12 @@ from urllib.parse import unquote_plus
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from financial_pipeline.openapi import build_document
 from local.apimodel import api_from_template
 from local.backend import Clients, Notification, provision
 from local.cfn import DEFAULT_REGION, Template
 from local.gateway import ApiGateway
 from local.lambdas import FunctionSpec, LambdaService, functions_from_template
-from local.openapi import build_document
 
 log = logging.getLogger("local.stack")
 

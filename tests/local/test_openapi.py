@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from financial_pipeline import api_schema
-from local.openapi import DOCUMENT_PATH, build_document, render
+from financial_pipeline.openapi import DOCUMENT_PATH, build_document, render
 from local.stack import LocalStack
 
 CHECKS = [

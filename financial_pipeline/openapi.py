@@ -4,7 +4,8 @@ The construct builds its API Gateway models from the same dictionaries, so the d
 drift from what the gateway validates. OpenAPI 3.1 is used because its schema objects are JSON
 Schema, which keeps draft-4 constructs such as ``"type": ["string", "number"]`` valid.
 
-``python -m local.openapi [PATH]`` writes the document (``make openapi`` -> docs/openapi.json).
+``python -m financial_pipeline.openapi [PATH]`` writes the document (``make openapi``:
+docs/openapi.json).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from financial_pipeline import api_schema
 
-DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+DOCUMENT_PATH = Path("docs") / "openapi.json"
 AWS_SERVER = "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}"
 
 

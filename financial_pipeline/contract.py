@@ -1,0 +1,61 @@
+"""The names shared with the Lambda code (see ``runtime/contract.py``), defined there once.
+
+The construct library ships the Lambda code, so it reads the contract from the very file the
+functions import: installed from the wheel that is ``financial_pipeline/_runtime/runtime``, in a
+checkout the top-level ``runtime/``. mypy checks this module against the same source.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import TYPE_CHECKING
+
+from financial_pipeline._runtime import runtime_source_dir
+
+if TYPE_CHECKING:
+    from runtime.contract import (
+        CORRELATION_HEADER,
+        FINAL_STATUSES,
+        INCOMING_PREFIX,
+        JOBS_STATUS_INDEX,
+        PROCESSED_PREFIX,
+        QUARANTINE_PREFIX,
+        REPORTS_PREFIX,
+        RESULTS_QUERY_PARAMETERS,
+        Env,
+        JobStatus,
+    )
+else:
+    _NAME = "financial_pipeline._shipped_contract"
+    if _NAME not in sys.modules:
+        _spec = importlib.util.spec_from_file_location(_NAME, runtime_source_dir() / "contract.py")
+        if _spec is None or _spec.loader is None:
+            raise ImportError(f"cannot load the contract from {runtime_source_dir()}")
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules[_NAME] = _module
+        _spec.loader.exec_module(_module)
+    _shipped = sys.modules[_NAME]
+    CORRELATION_HEADER = _shipped.CORRELATION_HEADER
+    FINAL_STATUSES = _shipped.FINAL_STATUSES
+    INCOMING_PREFIX = _shipped.INCOMING_PREFIX
+    JOBS_STATUS_INDEX = _shipped.JOBS_STATUS_INDEX
+    PROCESSED_PREFIX = _shipped.PROCESSED_PREFIX
+    QUARANTINE_PREFIX = _shipped.QUARANTINE_PREFIX
+    REPORTS_PREFIX = _shipped.REPORTS_PREFIX
+    RESULTS_QUERY_PARAMETERS = _shipped.RESULTS_QUERY_PARAMETERS
+    Env = _shipped.Env
+    JobStatus = _shipped.JobStatus
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "FINAL_STATUSES",
+    "INCOMING_PREFIX",
+    "JOBS_STATUS_INDEX",
+    "PROCESSED_PREFIX",
+    "QUARANTINE_PREFIX",
+    "REPORTS_PREFIX",
+    "RESULTS_QUERY_PARAMETERS",
+    "Env",
+    "JobStatus",
+]

@@ -1,0 +1,82 @@
+"""Names the construct and its Lambda code must agree on, defined once.
+
+The Lambda code imports this module as ``runtime.contract``. The construct library loads the
+very same file from the code it ships (``financial_pipeline.contract``), so an environment
+variable, an index, an object prefix or a job status is spelled in one place. Standard library
+only: the module is loaded outside the ``runtime`` package too.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "FINAL_STATUSES",
+    "INCOMING_PREFIX",
+    "JOBS_STATUS_INDEX",
+    "PROCESSED_PREFIX",
+    "QUARANTINE_PREFIX",
+    "REPORTS_PREFIX",
+    "RESULTS_QUERY_PARAMETERS",
+    "Env",
+    "JobStatus",
+]
+
+
+class JobStatus(enum.StrEnum):
+    """A job's state. It never moves backwards: PENDING_UPLOAD -> PROCESSING -> a final one."""
+
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+FINAL_STATUSES: Final = frozenset(
+    {
+        JobStatus.COMPLETED,
+        JobStatus.COMPLETED_WITH_ERRORS,
+        JobStatus.FAILED,
+        JobStatus.EXPIRED,
+    }
+)
+
+
+class Env(enum.StrEnum):
+    """Environment variables the construct sets on the functions."""
+
+    BUCKET_NAME = "BUCKET_NAME"
+    JOBS_TABLE_NAME = "JOBS_TABLE_NAME"
+    RESULTS_TABLE_NAME = "RESULTS_TABLE_NAME"
+    MAX_UPLOAD_BYTES = "MAX_UPLOAD_BYTES"
+    UPLOAD_URL_TTL_SECONDS = "UPLOAD_URL_TTL_SECONDS"
+    REPORT_URL_TTL_SECONDS = "REPORT_URL_TTL_SECONDS"
+    JOB_TTL_DAYS = "JOB_TTL_DAYS"
+    WRITE_CONCURRENCY = "WRITE_CONCURRENCY"
+    ENVIRONMENT = "ENVIRONMENT"
+    CORS_ALLOW_ORIGINS = "CORS_ALLOW_ORIGINS"
+    PROCESSOR_FUNCTION_NAME = "PROCESSOR_FUNCTION_NAME"
+    PROCESSOR_TIMEOUT_SECONDS = "PROCESSOR_TIMEOUT_SECONDS"
+    PROCESSOR_MAX_RETRIES = "PROCESSOR_MAX_RETRIES"
+
+
+JOBS_STATUS_INDEX: Final = "ByStatus"
+"""The jobs table's index on (status, updatedAt), keys only: the sweeper's work list."""
+
+INCOMING_PREFIX: Final = "incoming/"
+"""Where uploads land, as ``incoming/{jobId}.csv``: the processor's trigger."""
+PROCESSED_PREFIX: Final = "processed/"
+"""Files of ended jobs; deleted after 30 days (R10)."""
+REPORTS_PREFIX: Final = "reports/"
+"""Rejection reports, ``reports/{jobId}.csv``; kept as long as their job."""
+QUARANTINE_PREFIX: Final = "quarantine/"
+"""Uploaded files that no job processed (no job, or a second upload); kept for inspection."""
+
+RESULTS_QUERY_PARAMETERS: Final = ("startTime", "endTime", "limit", "order", "nextToken")
+"""The query string parameters of ``GET /results/{symbol}``."""
+
+CORRELATION_HEADER: Final = "X-Correlation-Id"
