@@ -9,13 +9,23 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: help install lint fmt test test-fast synth run openapi bench bench-file clean
+.PHONY: help install lint fmt test test-unit test-infra test-runtime test-local synth run openapi \
+	bench bench-file clean
 
 help:
-	@echo "make run    - run the whole pipeline locally"
-	@echo "make test   - install everything, lint, and run the whole test suite"
-	@echo "make synth  - synthesize every environment stack into cdk.out/"
-	@echo "make lint   - ruff (lint + format check) and mypy --strict"
+	@echo "make run           - run the whole pipeline locally"
+	@echo "make test          - install everything, lint, and run the whole test suite (what CI runs)"
+	@echo "make test-unit     - unit tests (tests/unit): no server, no synth"
+	@echo "make test-infra    - assertions over the synthesized templates, cdk-nag (tests/infra)"
+	@echo "make test-runtime  - the Lambda code against moto servers (tests/runtime)"
+	@echo "make test-local    - the local pipeline end to end, and the benchmarks (tests/local, tests/bench)"
+	@echo "make lint          - ruff (lint + format check) and mypy --strict"
+	@echo "make fmt           - ruff format and autofix"
+	@echo "make synth         - synthesize every environment stack into cdk.out/"
+	@echo "make openapi       - regenerate docs/openapi.json"
+	@echo "make bench         - the benchmark suite (BENCH_ARGS=--full or --quick)"
+	@echo "make bench-file    - the processor on one CSV: make bench-file FILE=path.csv"
+	@echo "make clean         - remove build and cache directories"
 
 $(BIN)/activate: requirements.txt requirements-dev.txt runtime/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +42,7 @@ install: $(BIN)/activate node_modules/.installed
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy financial_pipeline runtime app.py local fpipe bench
+	$(BIN)/mypy financial_pipeline infra runtime app.py local fpipe bench
 
 fmt: install
 	$(BIN)/ruff format .
@@ -40,6 +50,19 @@ fmt: install
 
 test: install lint
 	$(BIN)/pytest
+
+# One tier each, for a quicker loop than `make test`; none of them lints.
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-infra: install
+	$(BIN)/pytest tests/infra
+
+test-runtime: install
+	$(BIN)/pytest tests/runtime
+
+test-local: install
+	$(BIN)/pytest tests/local tests/bench
 
 synth: install
 	$(CDK) synth --quiet

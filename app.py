@@ -12,9 +12,8 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from financial_pipeline import EnvironmentConfig, FinancialPipelineStack
-from financial_pipeline.config import parse_environments
 from financial_pipeline.nag import add_rule_packs
+from infra import EnvironmentConfig, FinancialPipelineStack, parse_environments
 
 DEFAULT_REGION = "eu-west-1"
 

@@ -1,13 +1,13 @@
-"""End to end on the local stack (``local/``): upload a file through the HTTP API and the presigned
-POST, then poll ``/status`` until the job is final.
+"""End to end on the local pipeline (``local/``): upload a file through the HTTP API and the
+presigned POST, then poll ``/status`` until the job is final.
 
-``python -m bench.e2e FILE`` synthesizes the dev stack, starts the local stack on a free port,
+``python -m bench.e2e FILE`` synthesizes the dev stack, starts the local pipeline on a free port,
 and prints one JSON line: seconds from the ``POST /upload`` call to the final status, split into
 phases (create the job, presigned POST upload, processing until final). By default the local
-stack runs moto in its own interpreter, threaded (``--backend in-process``: moto shares the
-GIL with the handlers); ``--backend process`` starts a moto server in a
-separate process on a free loopback port and points the local stack at it (``--endpoint-url``),
-as a real S3/DynamoDB endpoint would be; ``--endpoint-url URL`` uses one already running.
+pipeline runs moto in its own interpreter, threaded (``--backend in-process``: moto shares the
+GIL with the handlers); ``--backend process`` starts a moto server in a separate process on a
+free loopback port and points the local pipeline at it (``--endpoint-url``), as a real
+S3/DynamoDB endpoint would be; ``--endpoint-url URL`` uses one already running.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,11 @@ from typing import Any
 import requests
 
 from bench.backends import moto_server
+from runtime.contract import FINAL_STATUSES
 
 __all__ = ["BACKENDS", "check_counts", "main", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
-FINAL = {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "EXPIRED"}
 # name -> what the table calls it
 BACKENDS = {
     "in-process": "moto in-process (threaded, shares the GIL)",
@@ -40,7 +39,7 @@ BACKENDS = {
 
 
 def available() -> bool:
-    return (ROOT / "local" / "stack.py").exists() and (ROOT / "app.py").exists()
+    return (ROOT / "local" / "pipeline.py").exists() and (ROOT / "app.py").exists()
 
 
 def run(
@@ -51,13 +50,13 @@ def run(
     backend: str = "in-process",
     timeout: float = 900.0,
 ) -> dict[str, Any]:
-    """Run the measurement in a fresh interpreter (the local stack sets process-wide state).
+    """Run the measurement in a fresh interpreter (the local pipeline sets process-wide state).
 
     ``backend="process"`` starts a moto server here, in its own process, for the run's length.
     ``good`` (the generator's count of good rows) turns on the check of the final counts.
     """
     if not available():
-        return {"status": "pending (no local stack)", "backend": backend}
+        return {"status": "pending (no local pipeline)", "backend": backend}
     args = [sys.executable, "-m", "bench.e2e", str(path), "--timeout", str(timeout)]
     if good is not None:
         args += ["--expect-rows", str(rows), "--expect-good", str(good)]
@@ -140,7 +139,7 @@ def _measure(path: Path, url: str, timeout: float) -> dict[str, Any]:
         job: dict[str, Any] = session.get(f"{url}/status/{body['jobId']}", timeout=30).json()
         now = time.perf_counter()
         first_seen.setdefault(str(job.get("status")), round(now - uploaded, 2))
-        if job.get("status") in FINAL or now > deadline:
+        if job.get("status") in FINAL_STATUSES or now > deadline:
             break
         time.sleep(0.05)
     finished = time.perf_counter()
@@ -168,31 +167,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expect-rows", type=int, help="rows in the file (checks /status)")
     parser.add_argument("--expect-good", type=int, help="good rows in the file")
     args = parser.parse_args(argv)
-    from local.stack import LocalStack  # noqa: PLC0415 - the local stack is optional here
-    from local.synth import synthesize_cached  # noqa: PLC0415
+    from local.pipeline import LocalPipeline  # noqa: PLC0415 - the local pipeline is optional here
 
     logging.basicConfig(level=logging.WARNING)
     # The API front logs every /status poll through werkzeug otherwise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="No application metrics")
-    synthesized = synthesize_cached("dev")
     with contextlib.ExitStack() as resources:
         endpoint = args.endpoint_url or resources.enter_context(_backend(args.backend))
-        stack = LocalStack(
-            synthesized.template,
-            stack_name=synthesized.stack_name,
-            region=synthesized.region,
-            port=0,
-            endpoint_url=endpoint,
-        )
-        stack.start()
-        resources.callback(stack.stop)
-        assert stack.lambdas is not None
-        broken = stack.lambdas.preload()
+        pipeline = LocalPipeline.from_synthesized("dev", port=0, endpoint_url=endpoint)
+        pipeline.start()
+        resources.callback(pipeline.stop)
+        assert pipeline.lambdas is not None
+        broken = pipeline.lambdas.preload()
         if broken:
             # Their invocations would fail and the job would never become final.
             raise SystemExit(f"cannot import {', '.join(broken)}")
-        result = _measure(args.file, stack.url, args.timeout)
+        result = _measure(args.file, pipeline.url, args.timeout)
     if args.expect_rows is not None and args.expect_good is not None:
         result["counts"] = check_counts(result.get("rows"), args.expect_rows, args.expect_good)
     print(json.dumps(result), flush=True)

@@ -3,9 +3,12 @@
 ``python -m bench.runner processor FILE --s3 URL --ddb URL`` uploads FILE to the bucket (creating
 the bucket and both tables if they are missing), creates the job the processor expects, invokes
 the processor's handler with the S3 event, and prints one JSON line with the measurements, then
-``rows/s: N`` as the last line. ``baseline`` and ``ceiling`` run the comparison implementations
-over the same object. ``--null-sink`` answers results-table writes inside this process, before
-any byte is sent, so that the CPU time left is parse, validate and encode.
+``rows/s: N`` as the last line. A processor run counts only when the job reached a final status
+with every row of the file accounted for (accepted + rejected + duplicates = the job's total);
+otherwise it prints why on stderr, no speed, and exits with status 1. ``baseline`` and
+``ceiling`` run the comparison implementations over the same object. ``--null-sink`` answers
+results-table writes inside this process, before any byte is sent, so that the CPU time left is
+parse, validate and encode.
 
 The harness runs each measurement in a fresh interpreter, so ``ru_maxrss`` is this run's peak.
 """
@@ -34,15 +37,16 @@ from pyinstrument import Profiler
 
 from bench import baseline, ceiling
 from bench.backends import BUCKET, JOBS_TABLE, REGION, RESULTS_TABLE
+from local.context import LambdaContext
 
-__all__ = ["Measurement", "main", "prepare"]
+__all__ = ["IncompleteRunError", "Measurement", "check_complete", "main", "prepare"]
 
 
 def write_concurrency() -> int:
     """The processor's BatchWriteItem calls in flight: WRITE_CONCURRENCY or its default."""
     from runtime.settings import Settings  # noqa: PLC0415 - the runtime may be absent
 
-    return Settings.from_env().write_concurrency
+    return Settings().write_concurrency
 
 
 @dataclass
@@ -92,7 +96,7 @@ def ensure_resources(bucket: str, jobs_table: str, results_table: str) -> None:
                         {"AttributeName": "status", "KeyType": "HASH"},
                         {"AttributeName": "updatedAt", "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},  # as the construct has it
                 }
             ],
         },
@@ -118,12 +122,14 @@ def ensure_resources(bucket: str, jobs_table: str, results_table: str) -> None:
 
 def prepare(path: Path, bucket: str, jobs_table: str | None) -> tuple[str, str, str]:
     """Upload the file as a new job's object; with a jobs table, create the job first as the
-    upload handler does (``runtime.jobs.JobStore.create``)."""
+    upload handler does (``runtime.dal.jobs.JobStore.create``)."""
     s3, dynamodb = _clients()
     job_id = str(uuid.uuid4())
-    key = f"incoming/{job_id}.csv"
+    from runtime.dal.objects import upload_key  # noqa: PLC0415 - the runtime may be absent
+
+    key = upload_key(job_id)
     if jobs_table is not None:
-        from runtime.jobs import JobStore  # noqa: PLC0415 - only the processor needs it
+        from runtime.dal.jobs import JobStore  # noqa: PLC0415 - only the processor needs it
 
         now = datetime.now(UTC)
         ttl = int((now + timedelta(days=7)).timestamp())
@@ -152,24 +158,6 @@ def s3_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
             }
         ]
     }
-
-
-class _LambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    function_name = "bench-processor"
-    function_version = "$LATEST"
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:000000000000:function:bench-processor"
-    memory_limit_in_mb = 3008
-    aws_request_id = "bench-request"
-    log_group_name = "/aws/lambda/bench-processor"
-    log_stream_name = "bench"
-
-    def __init__(self, timeout_seconds: float) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def install_null_sink(results_table: str) -> None:
@@ -207,6 +195,7 @@ def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
         "UPLOAD_URL_TTL_SECONDS": "900",
         "REPORT_URL_TTL_SECONDS": "300",
         "JOB_TTL_DAYS": "7",
+        "WRITE_CONCURRENCY": "8",
         "PROCESSOR_FUNCTION_NAME": "bench-processor",
         "PROCESSOR_TIMEOUT_SECONDS": "900",
         "PROCESSOR_MAX_RETRIES": "2",
@@ -227,19 +216,49 @@ def _run_processor(path: Path, args: argparse.Namespace) -> Measurement:
     job_id, key, etag = prepare(path, args.bucket, args.jobs_table)
     event = s3_event(args.bucket, key, path.stat().st_size, etag)
     # Imported once the environment is set: the runtime reads it at import time.
-    import runtime.processor as processor  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+    import runtime.handlers.processor as processor  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
     handler: Callable[[dict[str, Any], Any], Any] = processor.handler
-    context = _LambdaContext(float(os.environ["PROCESSOR_TIMEOUT_SECONDS"]))
+    context = LambdaContext(
+        function_name="bench-processor",
+        timeout_seconds=float(os.environ["PROCESSOR_TIMEOUT_SECONDS"]),
+        region=REGION,
+        log_stream_name="bench",
+    )
     measured = _timed(lambda: handler(event, context), args.profile)
     _, dynamodb = _clients()
     job = dynamodb.get_item(TableName=args.jobs_table, Key={"jobId": {"S": job_id}}).get("Item", {})
     rows = job.get("rows", {}).get("M", {})
     counts = {name: int(value["N"]) for name, value in rows.items()}
     status = job.get("status", {}).get("S", "?")
-    total = counts.get("total") or _data_rows(path)
+    total = counts.get("total", 0)
     detail = {"jobId": job_id, "rows": counts, "errors": job.get("errors", {}).get("L", [])[:3]}
     return Measurement("processor", str(path), total, *measured, status=status, detail=detail)
+
+
+class IncompleteRunError(RuntimeError):
+    """The processor did not finish the job with every row accounted for: no speed to report."""
+
+
+def check_complete(result: Measurement) -> None:
+    """Raise unless the job is final and accepted + rejected + duplicates = its total rows.
+
+    A run in which the processor found no job, stored nothing or stopped early is not a
+    measurement of the processor's speed, whatever its wall time.
+    """
+    from runtime.contract import FINAL_STATUSES  # noqa: PLC0415 - the runtime may be absent
+
+    rows = (result.detail or {}).get("rows", {})
+    accounted = sum(rows.get(name, 0) for name in ("accepted", "rejected", "duplicates"))
+    if result.status not in FINAL_STATUSES:
+        raise IncompleteRunError(
+            f"job status {result.status!r} is not final; detail: {result.detail}"
+        )
+    if not rows or accounted != rows.get("total"):
+        raise IncompleteRunError(
+            f"{accounted} rows accounted for, the job's total is {rows.get('total')}; "
+            f"detail: {result.detail}"
+        )
 
 
 def _timed(work: Callable[[], Any], profile: Path | None) -> tuple[float, float, float]:
@@ -259,11 +278,6 @@ def _timed(work: Callable[[], Any], profile: Path | None) -> tuple[float, float,
         profile.with_suffix(".html").write_text(profiler.output_html())
     max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return seconds, cpu, max_rss_mb
-
-
-def _data_rows(path: Path) -> int:
-    with path.open("rb") as handle:
-        return max(0, sum(1 for _ in handle) - 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -301,6 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     concurrency = write_concurrency()
     if args.impl == "processor":
         result = _run_processor(args.file, args)
+        try:
+            check_complete(result)
+        except IncompleteRunError as error:
+            print(f"bench.runner: not a measurement: {error}", file=sys.stderr)
+            sys.exit(1)
     else:
         _, key, _ = prepare(args.file, args.bucket, None)
         detail: dict[str, Any] | None = None

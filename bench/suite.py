@@ -120,7 +120,7 @@ def _runner(
 
 
 def import_times(repeat: int = 5) -> dict[str, float | str]:
-    """Median wall time of ``import runtime.<handler>`` in a fresh interpreter, in ms."""
+    """Median wall time of ``import runtime.handlers.<handler>`` in a fresh interpreter, in ms."""
     env = client_env("http://127.0.0.1:9", "http://127.0.0.1:9")
     saved = dict(os.environ)
     processor_env("bench-uploads", "bench-jobs", "bench-results")
@@ -139,12 +139,12 @@ def import_times(repeat: int = 5) -> dict[str, float | str]:
     )
     times: dict[str, float | str] = {}
     for name in HANDLERS:
-        if not (ROOT / "runtime" / f"{name}.py").exists():
+        if not (ROOT / "runtime" / "handlers" / f"{name}.py").exists():
             times[name] = "pending"
             continue
         code = (
             "import time; t = time.perf_counter(); "
-            f"import runtime.{name}; print((time.perf_counter() - t) * 1000)"
+            f"import runtime.handlers.{name}; print((time.perf_counter() - t) * 1000)"
         )
         samples: list[float] = []
         for _ in range(repeat):
@@ -435,7 +435,9 @@ def render(report: dict[str, Any]) -> str:
     out.append("|---|---:|")
     for name, value in report["import_ms"].items():
         shown = f"{value} ms" if isinstance(value, float) else value
-        out.append(f"| `import runtime.{name}` (median of 5, fresh interpreter) | {shown} |")
+        out.append(
+            f"| `import runtime.handlers.{name}` (median of 5, fresh interpreter) | {shown} |"
+        )
     synth = report["synth_seconds"]
     out.append(
         f"| `cdk synth` of the app | {f'{synth} s' if isinstance(synth, float) else synth} |"

@@ -25,6 +25,8 @@ PROCESSOR_RESERVED_CONCURRENCY: Final = 100  # R15
 PROCESSED_EXPIRATION_DAYS: Final = 30  # R10
 # A file left in incoming/ is deleted after this many days (see storage._lifecycle_rules).
 INCOMING_SAFETY_EXPIRATION_DAYS: Final = 14
+# Files no job processed are kept this long for an operator to inspect, then deleted.
+QUARANTINE_EXPIRATION_DAYS: Final = 30
 MULTIPART_ABORT_DAYS: Final = 1
 ACCESS_LOG_EXPIRATION_DAYS: Final = 90
 FAILURE_QUEUE_RETENTION: Final = Duration.days(14)
@@ -38,6 +40,8 @@ DEFAULT_WRITE_CONCURRENCY: Final = 8
 # The processor spills duplicate-detection data and the rejection report to /tmp on large files.
 PROCESSOR_EPHEMERAL_STORAGE: Final = Size.mebibytes(4096)
 SWEEP_INTERVAL: Final = Duration.minutes(5)
+# Alarms evaluate, and the dashboard graphs, 5-minute periods.
+METRIC_PERIOD: Final = Duration.minutes(5)
 THROTTLE_RATE_LIMIT: Final = 1000  # R6
 THROTTLE_BURST_LIMIT: Final = 2000  # R6
 ERROR_RATE_THRESHOLD_PERCENT: Final = 1.0  # R17

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from financial_pipeline._defaults import LOG_RETENTION, THROTTLE_BURST_LIMIT, THROTTLE_RATE_LIMIT
+from financial_pipeline._defaults import (
+    LOG_RETENTION,
+    METRIC_PERIOD,
+    THROTTLE_BURST_LIMIT,
+    THROTTLE_RATE_LIMIT,
+)
+from financial_pipeline._names import name_prefix
 from financial_pipeline.api_schema import MODELS
-from financial_pipeline.function import PipelineFunction
-from financial_pipeline.storage import INCOMING_PREFIX, REPORTS_PREFIX, Storage
+from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS, Env
+from financial_pipeline.function import FunctionOptions, PipelineFunction
+from financial_pipeline.nag import acknowledge
+from financial_pipeline.storage import Storage
 
 __all__ = [
-    "CORRELATION_HEADER",
-    "CORS_ORIGINS_VARIABLE",
     "ERROR_RESPONSE_TEMPLATE",
     "GATEWAY_CORRELATION_SOURCE",
+    "HANDLERS",
     "STAGE_NAME",
     "Api",
     "AuthorizationMode",
@@ -30,7 +39,12 @@ __all__ = [
 ]
 
 STAGE_NAME: Final = "v1"
-CORRELATION_HEADER: Final = "X-Correlation-Id"
+HANDLERS: Final = {
+    "Upload": "runtime.handlers.upload.handler",
+    "Status": "runtime.handlers.status.handler",
+    "Results": "runtime.handlers.results.handler",
+}
+"""The route handlers' ``module.function`` in the code asset, by function construct id."""
 # R5: API Gateway's own errors carry the same shape as the handlers' errors.
 # `messageString` is already a quoted JSON string. A gateway response template is not VTL:
 # API Gateway only substitutes `$context` and `$stageVariables` values into it (no `#if`,
@@ -44,9 +58,12 @@ ERROR_RESPONSE_TEMPLATE: Final = (
 GATEWAY_CORRELATION_SOURCE: Final = "context.requestId"
 """Where gateway responses take the ``X-Correlation-Id`` header from: the same value as the
 body's ``correlationId``."""
-CORS_ORIGINS_VARIABLE: Final = "CORS_ALLOW_ORIGINS"
-"""The handlers' environment variable with the allowed browser origins, comma-separated."""
 _JSON: Final = "application/json"
+_SYNC_DLQ: Final = (
+    "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
+    "asynchronous events, so it would stay empty; errors go to the caller and raise the "
+    "function's error-rate alarm."
+)
 
 
 class AuthorizationMode(enum.StrEnum):
@@ -127,24 +144,20 @@ class Api(Construct):
         construct_id: str,
         *,
         storage: Storage,
-        code: lambda_.Code,
-        environment: Mapping[str, str],
-        layers: Sequence[lambda_.ILayerVersion] = (),
+        functions: FunctionOptions,
         authorization: AuthorizationMode = AuthorizationMode.IAM,
         existing_user_pool: cognito.IUserPool | None = None,
         cors_allow_origins: Sequence[str] = (),
         api_name: str | None = None,
         cloud_watch_role: bool = True,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-        function_props: Mapping[str, Any] | None = None,
     ) -> None:
         """Create the API.
 
         Args:
             storage: the bucket and tables the handlers use.
-            code: the Lambda code asset.
-            environment: the contract's environment variables.
-            layers: dependency layers; default none.
+            functions: code, environment, layers, removal policy and extra props of the
+                handlers; the removal policy also applies to the access log group and a
+                created user pool.
             authorization: default IAM.
             existing_user_pool: only with COGNITO; default: a new pool is created.
             cors_allow_origins: browser origins; default none (no CORS preflight). The
@@ -156,11 +169,10 @@ class Api(Construct):
                 carry no ``Access-Control-Allow-Origin`` at all rather than favour one
                 origin, so a browser script sees such an error as a CORS failure (its
                 correlation id, the request id, is still in the access log).
-            api_name: default: the construct path.
+            api_name: default: the stack name and the construct path from the stack down,
+                e.g. ``MyStack-Pipeline-Api``, so two APIs of one stack never share a name.
             cloud_watch_role: create the account-level role API Gateway needs for execution
                 logs; default True. Turn off where the account already has one.
-            removal_policy: for log groups and a created user pool; default RETAIN.
-            function_props: extra ``lambda.Function`` props; default none.
         """
         super().__init__(scope, construct_id)
         if existing_user_pool is not None and authorization != AuthorizationMode.COGNITO:
@@ -173,23 +185,25 @@ class Api(Construct):
                 "cors_allow_origins must be non-empty origins without commas or spaces "
                 f"(got {bad_origins!r})"
             )
-        handler_environment = {
-            **environment,
-            CORS_ORIGINS_VARIABLE: ",".join(cors_allow_origins),
-        }
+        removal_policy = functions.removal_policy
+        handler_options = dataclasses.replace(
+            functions,
+            environment={
+                **functions.environment,
+                Env.CORS_ALLOW_ORIGINS: ",".join(cors_allow_origins),
+            },
+        )
 
         def handler(name: str, description: str) -> PipelineFunction:
-            return PipelineFunction(
+            created = PipelineFunction(
                 self,
                 name,
-                handler=f"runtime.{name.lower()}.handler",
-                code=code,
-                layers=layers,
-                environment=handler_environment,
+                handler=HANDLERS[name],
                 description=description,
-                removal_policy=removal_policy,
-                function_props=function_props,
+                options=handler_options,
             )
+            acknowledge(created.function, "Serverless-LambdaDLQ", _SYNC_DLQ)
+            return created
 
         upload = handler("Upload", "POST /upload: creates a job and a presigned POST")
         status = handler("Status", "GET /status/{jobId}: job state and row counts")
@@ -204,11 +218,11 @@ class Api(Construct):
         }
 
         # Only what each handler does: the presigned POST is signed for incoming/ only.
-        storage.jobs_table.grant_write_data(self.upload_function)
-        storage.grant_objects(self.upload_function, INCOMING_PREFIX, "s3:PutObject")
-        storage.jobs_table.grant_read_data(self.status_function)
-        storage.grant_objects(self.status_function, REPORTS_PREFIX, "s3:GetObject")
-        storage.results_table.grant_read_data(self.results_function)
+        storage.grant_write_jobs(self.upload_function)
+        storage.grant_presign_uploads(self.upload_function)
+        storage.grant_read_jobs(self.status_function)
+        storage.grant_read_reports(self.status_function)
+        storage.grant_read_results(self.results_function)
 
         self.access_log_group = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
@@ -226,7 +240,7 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
-            rest_api_name=api_name,
+            rest_api_name=api_name or name_prefix(self),
             description="Financial CSV pipeline",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=cloud_watch_role,
@@ -256,6 +270,25 @@ class Api(Construct):
             ),
         )
         api = self.rest_api
+        acknowledge(
+            api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "Callers are authenticated and the stage is throttled (R6); a WAF web ACL, where "
+            "the organisation mandates one, is associated by its central security tooling.",
+        )
+        # CDK creates this role (cloud_watch_role) but does not expose it.
+        logging_role = api.node.try_find_child("CloudWatchRole")
+        if logging_role is not None:
+            acknowledge(
+                logging_role,
+                "AwsSolutions-IAM4",
+                "API Gateway's account-level logging role needs to create log groups named by "
+                "API id and stage; the AWS managed policy is the documented minimum.",
+                applies_to=(
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs"
+                ),
+            )
 
         headers = {CORRELATION_HEADER: GATEWAY_CORRELATION_SOURCE}
         # A gateway response header is static: it can allow one origin, not choose among
@@ -331,13 +364,44 @@ class Api(Construct):
             request_parameters={
                 "method.request.path.symbol": True,
                 **{
-                    f"method.request.querystring.{name}": False
-                    for name in ("startTime", "endTime", "limit", "order", "nextToken")
+                    f"method.request.querystring.{name}": False for name in RESULTS_QUERY_PARAMETERS
                 },
             },
             method_responses=responses("200", "ResultsResponse"),
             **method_options,
         )
+        for method in api.methods:
+            if method.http_method != "OPTIONS":
+                _acknowledge_authorization(method, authorization)
+
+    @property
+    def functions(self) -> dict[str, lambda_.IFunction]:
+        """The route handlers by role name: ``Upload``, ``Status``, ``Results``."""
+        return {
+            "Upload": self.upload_function,
+            "Status": self.status_function,
+            "Results": self.results_function,
+        }
+
+    # Metrics of the stage's requests over ``period`` (default 5 minutes).
+
+    def metric_requests(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Requests, summed."""
+        return self.rest_api.metric_count(period=period, statistic="Sum")
+
+    def metric_client_errors(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Requests answered 4XX, summed."""
+        return self.rest_api.metric_client_error(period=period, statistic="Sum")
+
+    def metric_server_errors(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Requests answered 5XX, summed."""
+        return self.rest_api.metric_server_error(period=period, statistic="Sum")
+
+    def metric_latency(
+        self, *, statistic: str = "p99", period: Duration = METRIC_PERIOD
+    ) -> cloudwatch.IMetric:
+        """Time from request to response (default p99)."""
+        return self.rest_api.metric_latency(period=period, statistic=statistic)
 
     def _authorization(
         self,
@@ -367,8 +431,33 @@ class Api(Construct):
             removal_policy=removal_policy,
         )
         self.user_pool = pool
+        if isinstance(pool, cognito.UserPool):
+            acknowledge(
+                pool,
+                "AwsSolutions-COG8",
+                "The pool the construct creates has self sign-up disabled and MFA required; "
+                "threat protection (Plus plan) is billed per user, so teams that need it pass "
+                "their own Plus-plan pool as existing_user_pool.",
+            )
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[pool])
         return {
             "authorization_type": apigw.AuthorizationType.COGNITO,
             "authorizer": authorizer,
         }
+
+
+def _acknowledge_authorization(method: apigw.Method, mode: AuthorizationMode) -> None:
+    if mode == AuthorizationMode.IAM:
+        acknowledge(
+            method,
+            "AwsSolutions-COG4",
+            "Authorization is IAM (SigV4): callers are back-office services and scripts with "
+            "IAM roles, not end users with Cognito identities.",
+        )
+    elif mode == AuthorizationMode.NONE:
+        reason = (
+            "authorization='none' was chosen explicitly for a private demonstration "
+            "environment; the default is IAM."
+        )
+        acknowledge(method, "AwsSolutions-APIG4", reason)
+        acknowledge(method, "AwsSolutions-COG4", reason)

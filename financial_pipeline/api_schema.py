@@ -11,10 +11,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Final
 
+from financial_pipeline.contract import ROW_COUNTS, JobStatus
+
 __all__ = [
     "DRAFT4",
     "ERROR_RESPONSE",
-    "JOB_STATUSES",
     "MODELS",
     "RESULTS_RESPONSE",
     "STATUS_RESPONSE",
@@ -23,15 +24,6 @@ __all__ = [
 ]
 
 DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
-
-JOB_STATUSES: Final = (
-    "PENDING_UPLOAD",
-    "PROCESSING",
-    "COMPLETED",
-    "COMPLETED_WITH_ERRORS",
-    "FAILED",
-    "EXPIRED",
-)
 
 UPLOAD_REQUEST: Final[dict[str, Any]] = {
     "$schema": DRAFT4,
@@ -69,11 +61,8 @@ UPLOAD_RESPONSE: Final[dict[str, Any]] = {
 
 _ROW_COUNTS: Final[dict[str, Any]] = {
     "type": "object",
-    "properties": {
-        name: {"type": "integer", "minimum": 0}
-        for name in ("total", "accepted", "rejected", "duplicates")
-    },
-    "required": ["total", "accepted", "rejected", "duplicates"],
+    "properties": {name: {"type": "integer", "minimum": 0} for name in ROW_COUNTS},
+    "required": list(ROW_COUNTS),
 }
 
 STATUS_RESPONSE: Final[dict[str, Any]] = {
@@ -83,7 +72,7 @@ STATUS_RESPONSE: Final[dict[str, Any]] = {
     "type": "object",
     "properties": {
         "jobId": {"type": "string"},
-        "status": {"type": "string", "enum": list(JOB_STATUSES)},
+        "status": {"type": "string", "enum": [str(status) for status in JobStatus]},
         "fileName": {"type": "string"},
         "createdAt": {"type": "string"},
         "updatedAt": {"type": "string"},

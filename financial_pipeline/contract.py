@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         QUARANTINE_PREFIX,
         REPORTS_PREFIX,
         RESULTS_QUERY_PARAMETERS,
+        ROW_COUNTS,
         Env,
         JobStatus,
     )
@@ -44,6 +45,7 @@ else:
     QUARANTINE_PREFIX = _shipped.QUARANTINE_PREFIX
     REPORTS_PREFIX = _shipped.REPORTS_PREFIX
     RESULTS_QUERY_PARAMETERS = _shipped.RESULTS_QUERY_PARAMETERS
+    ROW_COUNTS = _shipped.ROW_COUNTS
     Env = _shipped.Env
     JobStatus = _shipped.JobStatus
 
@@ -56,6 +58,7 @@ __all__ = [
     "QUARANTINE_PREFIX",
     "REPORTS_PREFIX",
     "RESULTS_QUERY_PARAMETERS",
+    "ROW_COUNTS",
     "Env",
     "JobStatus",
 ]

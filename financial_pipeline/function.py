@@ -1,15 +1,16 @@
-"""One pipeline Lambda function with its own log group and role."""
+"""One pipeline Lambda function with its own log group and role, and the options all share."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from financial_pipeline._defaults import (
     FUNCTION_DEFAULTS,
@@ -17,8 +18,47 @@ from financial_pipeline._defaults import (
     LOG_RETENTION,
     merge_props,
 )
+from financial_pipeline.nag import acknowledge
 
-__all__ = ["PipelineFunction"]
+__all__ = ["FunctionOptions", "PipelineFunction", "identity_policy"]
+
+_XRAY: Final = (
+    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
+    "CDK adds them for active tracing (R7)."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionOptions:
+    """What every function of a sub-construct (`Api`, `Ingest`) is built with.
+
+    Attributes:
+        code: the Lambda code asset, with the ``runtime`` package at its root.
+        environment: the contract's environment variables (`financial_pipeline.contract.Env`),
+            shared by every function; default none.
+        layers: layers with the code's dependencies; default none.
+        removal_policy: of the functions' log groups; default RETAIN.
+        function_props: extra ``lambda.Function`` props for every function; runtime,
+            architecture, tracing, handler, code, role, log group, environment and layers
+            cannot be overridden. Default none.
+    """
+
+    code: lambda_.Code
+    environment: Mapping[str, str] = field(default_factory=dict)
+    layers: Sequence[lambda_.ILayerVersion] = ()
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    function_props: Mapping[str, Any] | None = None
+
+
+def identity_policy(grantee: iam.IGrantable) -> IConstruct | None:
+    """The construct holding ``grantee``'s identity-policy statements, where a grant's finding
+    is acknowledged: a role's default policy, else the principal itself; None for a principal
+    that is no construct (a service principal has no identity policy)."""
+    principal = grantee.grant_principal
+    if not isinstance(principal, Construct):
+        return None
+    policy = principal.node.try_find_child("DefaultPolicy")
+    return policy if policy is not None else principal
 
 
 class PipelineFunction(Construct):
@@ -26,6 +66,11 @@ class PipelineFunction(Construct):
 
     The role has no managed policy: `AWSLambdaBasicExecutionRole` would allow writing to every
     log group in the account, while this role may only write to its own (R19).
+
+    Attributes:
+        function: the Lambda function.
+        log_group: its log group.
+        role: its execution role.
     """
 
     def __init__(
@@ -34,17 +79,20 @@ class PipelineFunction(Construct):
         construct_id: str,
         *,
         handler: str,
-        code: lambda_.Code,
-        environment: Mapping[str, str],
         description: str,
-        layers: Sequence[lambda_.ILayerVersion] = (),
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-        function_props: Mapping[str, Any] | None = None,
+        options: FunctionOptions,
     ) -> None:
+        """Create the function.
+
+        Args:
+            handler: ``module.function`` inside the code asset.
+            description: what the function does; also describes its role.
+            options: code, environment, layers, removal policy and extra props.
+        """
         super().__init__(scope, construct_id)
 
         self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=LOG_RETENTION, removal_policy=removal_policy
+            self, "LogGroup", retention=LOG_RETENTION, removal_policy=options.removal_policy
         )
         self.role = iam.Role(
             self,
@@ -56,18 +104,22 @@ class PipelineFunction(Construct):
 
         props = merge_props(
             {**FUNCTION_DEFAULTS, "description": description},
-            function_props,
+            options.function_props,
             {
                 **FUNCTION_REQUIRED,
                 "handler": handler,
-                "code": code,
+                "code": options.code,
                 "role": self.role,
                 "log_group": self.log_group,
-                "environment": dict(environment),
-                "layers": list(layers),
+                "environment": dict(options.environment),
+                "layers": list(options.layers),
             },
             what="function_props",
         )
         # lambda.Function makes itself depend on the whole role, default policy included, so
         # the grants exist before the first invocation.
         self.function = lambda_.Function(self, "Function", **props)
+        # Active tracing has just added the X-Ray statement, so the default policy exists.
+        policy = identity_policy(self.role)
+        if policy is not None:
+            acknowledge(policy, "AwsSolutions-IAM5", _XRAY, applies_to="Resource::*")

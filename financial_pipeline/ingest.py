@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import dataclasses
+from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -17,21 +18,33 @@ from constructs import Construct
 
 from financial_pipeline._defaults import (
     FUNCTION_TIMEOUT,
+    METRIC_PERIOD,
     PROCESSOR_EPHEMERAL_STORAGE,
     PROCESSOR_MAX_RETRIES,
     PROCESSOR_RESERVED_CONCURRENCY,
     QUEUE_REQUIRED,
     SWEEP_INTERVAL,
 )
-from financial_pipeline.function import PipelineFunction
-from financial_pipeline.storage import (
-    INCOMING_PREFIX,
-    PROCESSED_PREFIX,
-    REPORTS_PREFIX,
-    Storage,
-)
+from financial_pipeline.contract import INCOMING_PREFIX, Env
+from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
+from financial_pipeline.nag import acknowledge, arn_of
+from financial_pipeline.storage import Storage
 
 __all__ = ["Ingest"]
+
+PROCESSOR_HANDLER: Final = "runtime.handlers.processor.handler"
+SWEEPER_HANDLER: Final = "runtime.handlers.sweeper.handler"
+# The singleton custom resource CDK adds to a stack for S3 bucket notifications; CDK exports
+# neither the construct nor its id.
+_NOTIFICATIONS_HANDLER: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+_SCHEDULED: Final = (
+    "The sweeper is idempotent and runs every few minutes: the next run repeats a failed "
+    "one, and failures raise its error-rate alarm, so a queue would only keep stale ticks."
+)
+_TERMINAL: Final = (
+    "This queue is itself the terminal dead-letter destination of the processor; its depth "
+    "raises an alarm and an operator re-drives the jobs."
+)
 
 
 class Ingest(Construct):
@@ -56,53 +69,52 @@ class Ingest(Construct):
         construct_id: str,
         *,
         storage: Storage,
-        code: lambda_.Code,
-        environment: Mapping[str, str],
-        layers: Sequence[lambda_.ILayerVersion] = (),
+        functions: FunctionOptions,
         reserved_concurrency: int = PROCESSOR_RESERVED_CONCURRENCY,
         sweep_interval: Duration = SWEEP_INTERVAL,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-        function_props: Mapping[str, Any] | None = None,
     ) -> None:
         """Create the processor, the failure queue and the sweeper.
 
         Args:
             storage: the bucket and tables the functions work on.
-            code: the Lambda code asset (``runtime`` package at its root).
-            environment: the contract's environment variables, shared by every function.
-            layers: layers with the code's dependencies; default none.
+            functions: code, environment, layers, log-group removal policy and extra props
+                of both functions. The processor gets 4 GiB of ephemeral storage (``/tmp``),
+                where it spills duplicate-detection data and the rejection report of large
+                files; an ``ephemeral_storage_size`` in ``function_props`` replaces it.
+                ``function_props`` cannot set ``reserved_concurrent_executions``.
             reserved_concurrency: processor reserved concurrency; default 100 (R15).
             sweep_interval: how often the sweeper runs; default 5 minutes.
-            removal_policy: for the log groups; default RETAIN.
-            function_props: extra ``lambda.Function`` props for both functions; default none.
-                The processor gets 4 GiB of ephemeral storage (``/tmp``), where it spills
-                duplicate-detection data and the rejection report of large files; an
-                ``ephemeral_storage_size`` here replaces it.
         """
         super().__init__(scope, construct_id)
         if reserved_concurrency < 1:
             raise ValueError(
                 f"reserved_concurrency must be at least 1 (got {reserved_concurrency})"
             )
-
-        bucket, jobs, results = storage.bucket, storage.jobs_table, storage.results_table
+        user_props = dict(functions.function_props or {})
+        if "reserved_concurrent_executions" in user_props:
+            raise ValueError(
+                "function_props cannot override 'reserved_concurrent_executions' "
+                f"(got {user_props['reserved_concurrent_executions']!r}); "
+                "use reserved_concurrency"
+            )
 
         self.failure_queue = sqs.Queue(self, "FailureQueue", **QUEUE_REQUIRED)
+        acknowledge(self.failure_queue, "AwsSolutions-SQS3", _TERMINAL)
+        acknowledge(self.failure_queue, "Serverless-SQSRedrivePolicy", _TERMINAL)
 
         processor = PipelineFunction(
             self,
             "Processor",
-            handler="runtime.processor.handler",
-            code=code,
-            layers=layers,
-            environment=environment,
+            handler=PROCESSOR_HANDLER,
             description="Validates an uploaded CSV and stores its rows",
-            removal_policy=removal_policy,
-            function_props={
-                "ephemeral_storage_size": PROCESSOR_EPHEMERAL_STORAGE,
-                **(function_props or {}),
-                "reserved_concurrent_executions": reserved_concurrency,
-            },
+            options=dataclasses.replace(
+                functions,
+                function_props={
+                    "ephemeral_storage_size": PROCESSOR_EPHEMERAL_STORAGE,
+                    **user_props,
+                    "reserved_concurrent_executions": reserved_concurrency,
+                },
+            ),
         )
         self.processor = processor.function
         self.processor_log_group = processor.log_group
@@ -111,46 +123,62 @@ class Ingest(Construct):
             max_event_age=Duration.hours(6),
             on_failure=destinations.SqsDestination(self.failure_queue),
         )
-        # Reads the upload, then moves it (copy + delete) to processed/ and writes a report.
-        storage.grant_objects(self.processor, INCOMING_PREFIX, "s3:GetObject", "s3:DeleteObject")
-        storage.grant_objects(self.processor, PROCESSED_PREFIX, "s3:PutObject")
-        storage.grant_objects(self.processor, REPORTS_PREFIX, "s3:PutObject")
+        acknowledge(
+            self.processor,
+            "Serverless-LambdaDLQ",
+            "Failed asynchronous events go to an on-failure destination (the failure queue), "
+            "which records the error and request context a dead-letter queue would lose (R14).",
+        )
+        # Reads the upload, then moves it to processed/ (or, when no job claims it, to
+        # quarantine/) and writes the rejection report.
+        storage.grant_read_uploads(self.processor)
+        storage.grant_archive_uploads(self.processor)
+        storage.grant_quarantine_uploads(self.processor)
+        storage.grant_write_reports(self.processor)
         storage.grant_key_lookup(self.processor)
-        results.grant_write_data(self.processor)
-        jobs.grant_read_write_data(self.processor)
-        bucket.add_event_notification(
+        storage.grant_write_results(self.processor)
+        storage.grant_read_write_jobs(self.processor)
+        storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.processor),
             s3.NotificationKeyFilter(prefix=INCOMING_PREFIX, suffix=".csv"),
         )
+        self._acknowledge_notifications_handler()
 
         sweeper = PipelineFunction(
             self,
             "Sweeper",
-            handler="runtime.sweeper.handler",
-            code=code,
-            layers=layers,
-            environment=environment,
+            handler=SWEEPER_HANDLER,
             description="Expires abandoned jobs and re-drives stuck ones",
-            removal_policy=removal_policy,
-            function_props=function_props,
+            options=functions,
         )
         self.sweeper = sweeper.function
         self.sweeper_log_group = sweeper.log_group
         # A failed sweep is simply repeated by the next scheduled run.
         self.sweeper.configure_async_invoke(retry_attempts=0)
-        jobs.grant_read_write_data(self.sweeper)
-        # HeadObject (did the upload of a pending job arrive?), and archiving the file of a
-        # job it fails: copy to processed/, delete from incoming/.
-        storage.grant_objects(self.sweeper, INCOMING_PREFIX, "s3:GetObject", "s3:DeleteObject")
-        storage.grant_objects(self.sweeper, PROCESSED_PREFIX, "s3:PutObject")
+        acknowledge(self.sweeper, "Serverless-LambdaDLQ", _SCHEDULED)
+        acknowledge(self.sweeper, "Serverless-LambdaAsyncFailureDestination", _SCHEDULED)
+        storage.grant_read_write_jobs(self.sweeper)
+        # HeadObject (did the upload of a pending job arrive?), archiving the file of a job it
+        # fails, and quarantining a file whose job expired before it was processed.
+        storage.grant_read_uploads(self.sweeper)
+        storage.grant_archive_uploads(self.sweeper)
+        storage.grant_quarantine_uploads(self.sweeper)
         storage.grant_key_lookup(self.sweeper)
         self.processor.grant_invoke(self.sweeper)
-        self.sweeper.add_environment("PROCESSOR_FUNCTION_NAME", self.processor.function_name)
+        sweeper_policy = identity_policy(self.sweeper)
+        if sweeper_policy is not None:
+            acknowledge(
+                sweeper_policy,
+                "AwsSolutions-IAM5",
+                "lambda:InvokeFunction on the processor and its versions, to re-drive stuck jobs.",
+                applies_to=f"Resource::{arn_of(self.processor)}:*",
+            )
+        self.sweeper.add_environment(Env.PROCESSOR_FUNCTION_NAME, self.processor.function_name)
         timeout = self.processor.timeout or FUNCTION_TIMEOUT
         for function in (self.processor, self.sweeper):
-            function.add_environment("PROCESSOR_TIMEOUT_SECONDS", str(int(timeout.to_seconds())))
-            function.add_environment("PROCESSOR_MAX_RETRIES", str(PROCESSOR_MAX_RETRIES))
+            function.add_environment(Env.PROCESSOR_TIMEOUT_SECONDS, str(int(timeout.to_seconds())))
+            function.add_environment(Env.PROCESSOR_MAX_RETRIES, str(PROCESSOR_MAX_RETRIES))
         self.schedule = events.Rule(
             self,
             "SweepSchedule",
@@ -158,3 +186,37 @@ class Ingest(Construct):
             schedule=events.Schedule.rate(sweep_interval),
             targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)],
         )
+        acknowledge(self.schedule, "Serverless-EventBusDLQ", _SCHEDULED)
+
+    @property
+    def functions(self) -> dict[str, lambda_.IFunction]:
+        """The functions by role name: ``Processor``, ``Sweeper``."""
+        return {"Processor": self.processor, "Sweeper": self.sweeper}
+
+    def metric_failed_events(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Events the processor gave up on after every retry: the failure queue's depth
+        (maximum over ``period``, default 5 minutes)."""
+        return self.failure_queue.metric_approximate_number_of_messages_visible(
+            period=period, statistic="Maximum"
+        )
+
+    def metric_processor_duration(
+        self, *, statistic: str = "p99", period: Duration = METRIC_PERIOD
+    ) -> cloudwatch.IMetric:
+        """How long the processor takes for one file (default: p99 over 5 minutes, R21)."""
+        return self.processor.metric_duration(period=period, statistic=statistic)
+
+    def _acknowledge_notifications_handler(self) -> None:
+        handler = Stack.of(self).node.try_find_child(_NOTIFICATIONS_HANDLER)
+        role = handler.node.try_find_child("Role") if handler is not None else None
+        if role is not None:
+            acknowledge(
+                role,
+                "AwsSolutions-IAM4",
+                "CDK's bucket-notification custom resource runs only at deploy time and has no "
+                "log group of its own to scope the logging permission to.",
+                applies_to=(
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaBasicExecutionRole"
+                ),
+            )

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from financial_pipeline._defaults import (
     ERROR_RATE_THRESHOLD_PERCENT,
+    METRIC_PERIOD,
     MIN_INVOCATIONS_FOR_ERROR_RATE,
 )
+from financial_pipeline._names import MAX_PREFIX_LENGTH
+from financial_pipeline._names import name_prefix as derived_name_prefix
 from financial_pipeline.api import Api
+from financial_pipeline.contract import JOBS_STATUS_INDEX
 from financial_pipeline.ingest import Ingest
-from financial_pipeline.storage import JOBS_STATUS_INDEX, Storage
+from financial_pipeline.nag import acknowledge
+from financial_pipeline.storage import Storage
 
-__all__ = ["Observability"]
+__all__ = ["PROCESSING_SLO", "Observability", "error_rate"]
 
-_PERIOD: Final = Duration.minutes(5)
+_PERIOD: Final = METRIC_PERIOD
 PROCESSING_SLO: Final = Duration.seconds(30)
+# What a dashboard name allows; alarm names (255 characters) append at most about 30.
+_NAME_PREFIX: Final = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_PREFIX_LENGTH}}}$")
 
 
 def error_rate(
@@ -69,7 +75,7 @@ class Observability(Construct):
         storage: Storage,
         ingest: Ingest,
         api: Api,
-        name_prefix: str,
+        name_prefix: str | None = None,
         alarm_email: str | None = None,
         error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT,
         min_invocations: int = MIN_INVOCATIONS_FOR_ERROR_RATE,
@@ -78,7 +84,9 @@ class Observability(Construct):
 
         Args:
             storage, ingest, api: the sub-constructs to watch.
-            name_prefix: prefix of alarm and dashboard names (carries environment and region).
+            name_prefix: prefix of alarm and dashboard names, at most 200 characters of
+                ``[A-Za-z0-9_-]``. Default: the stack name and this construct's path from the
+                stack down (e.g. ``MyStack-Observability``), unique within the app.
             alarm_email: subscribed to the topic when given; default none.
             error_rate_threshold_percent: function and API error-rate threshold; default 1.
             min_invocations: calls per 5 minutes below which the error rate counts as 0;
@@ -92,25 +100,54 @@ class Observability(Construct):
             )
         if min_invocations < 1:
             raise ValueError(f"min_invocations must be at least 1 (got {min_invocations})")
+        prefix = derived_name_prefix(self) if name_prefix is None else name_prefix
+        if not _NAME_PREFIX.match(prefix):
+            raise ValueError(
+                f"name_prefix must be 1-{MAX_PREFIX_LENGTH} letters, digits, '-' or '_' "
+                f"(got {prefix!r})"
+            )
+        stack = Stack.of(self)
 
         self.topic_key = kms.Key(
             self,
             "TopicKey",
-            description=f"{name_prefix} alarm topic",
+            description=f"{prefix} alarm topic",
             enable_key_rotation=True,
         )
+        # Only this account's alarms of this pipeline may use the key: without the conditions
+        # any account's CloudWatch could encrypt with it (confused deputy).
         self.topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            iam.ServicePrincipal(
+                "cloudwatch.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{prefix}-*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            ),
+            "kms:Decrypt",
+            "kms:GenerateDataKey*",
         )
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name=f"{name_prefix} alarms",
+            display_name=f"{prefix} alarms",
             master_key=self.topic_key,
             enforce_ssl=True,
         )
         if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email)),
+                "Serverless-SNSRedrivePolicy",
+                "E-mail is a courtesy copy of the alarm; the alarm state and history stay in "
+                "CloudWatch when a message cannot be delivered.",
+            )
         action = cw_actions.SnsAction(self.topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
@@ -126,7 +163,7 @@ class Observability(Construct):
             created = cloudwatch.Alarm(
                 self,
                 f"{name}Alarm",
-                alarm_name=f"{name_prefix}-{name}",
+                alarm_name=f"{prefix}-{name}",
                 alarm_description=description,
                 metric=metric,
                 threshold=threshold,
@@ -139,13 +176,7 @@ class Observability(Construct):
             created.add_ok_action(action)
             self.alarms[name] = created
 
-        functions: dict[str, lambda_.IFunction] = {
-            "Upload": api.upload_function,
-            "Status": api.status_function,
-            "Results": api.results_function,
-            "Processor": ingest.processor,
-            "Sweeper": ingest.sweeper,
-        }
+        functions = {**api.functions, **ingest.functions}
         rate_metrics: dict[str, cloudwatch.MathExpression] = {}
         for name, function in functions.items():
             # The sweeper runs once per 5 minutes: a volume guard would silence it forever, so
@@ -169,43 +200,37 @@ class Observability(Construct):
                 datapoints_to_alarm=2 if scheduled else 1,
             )
 
-        tables: dict[str, dynamodb.TableV2] = {
-            "ResultsTable": storage.results_table,
-            "JobsTable": storage.jobs_table,
+        throttles = {
+            "ResultsTableReadThrottles": (
+                storage.metric_results_read_throttles(),
+                "ResultsTable: read requests throttled (R18)",
+            ),
+            "ResultsTableWriteThrottles": (
+                storage.metric_results_write_throttles(),
+                "ResultsTable: write requests throttled (R18)",
+            ),
+            "JobsTableReadThrottles": (
+                storage.metric_jobs_read_throttles(),
+                "JobsTable: read requests throttled (R18)",
+            ),
+            "JobsTableWriteThrottles": (
+                storage.metric_jobs_write_throttles(),
+                "JobsTable: write requests throttled (R18)",
+            ),
+            "JobsStatusIndexReadThrottles": (
+                storage.metric_jobs_index_read_throttles(),
+                f"JobsTable index {JOBS_STATUS_INDEX}: read requests throttled (R18)",
+            ),
+            "JobsStatusIndexWriteThrottles": (
+                storage.metric_jobs_index_write_throttles(),
+                f"JobsTable index {JOBS_STATUS_INDEX}: write requests throttled (R18)",
+            ),
         }
-        throttle_metrics: list[cloudwatch.IMetric] = []
-        for name, table in tables.items():
-            for kind in ("Read", "Write"):
-                metric = table.metric(f"{kind}ThrottleEvents", period=_PERIOD, statistic="Sum")
-                throttle_metrics.append(metric)
-                alarm(
-                    f"{name}{kind}Throttles",
-                    metric,
-                    0,
-                    f"{name}: {kind.lower()} requests throttled (R18)",
-                )
-        for kind in ("Read", "Write"):
-            metric = cloudwatch.Metric(
-                namespace="AWS/DynamoDB",
-                metric_name=f"{kind}ThrottleEvents",
-                dimensions_map={
-                    "TableName": storage.jobs_table.table_name,
-                    "GlobalSecondaryIndexName": JOBS_STATUS_INDEX,
-                },
-                period=_PERIOD,
-                statistic="Sum",
-            )
-            throttle_metrics.append(metric)
-            alarm(
-                f"JobsStatusIndex{kind}Throttles",
-                metric,
-                0,
-                f"JobsTable index {JOBS_STATUS_INDEX}: {kind.lower()} requests throttled (R18)",
-            )
+        for name, (metric, description) in throttles.items():
+            alarm(name, metric, 0, description)
+        throttle_metrics = [metric for metric, _ in throttles.values()]
 
-        queue_depth = ingest.failure_queue.metric_approximate_number_of_messages_visible(
-            period=_PERIOD, statistic="Maximum"
-        )
+        queue_depth = ingest.metric_failed_events()
         alarm(
             "FailureQueueDepth",
             queue_depth,
@@ -217,7 +242,7 @@ class Observability(Construct):
         # two slow periods out of three page, one slow outlier does not.
         alarm(
             "ProcessorDurationSlo",
-            ingest.processor.metric_duration(period=_PERIOD, statistic="p99"),
+            ingest.metric_processor_duration(statistic="p99"),
             PROCESSING_SLO.to_milliseconds(),
             "Processor: p99 time to process one file is above the 30 s objective (R21)",
             evaluation_periods=3,
@@ -225,8 +250,8 @@ class Observability(Construct):
         )
 
         api_error_rate = error_rate(
-            api.rest_api.metric_server_error(period=_PERIOD, statistic="Sum"),
-            api.rest_api.metric_count(period=_PERIOD, statistic="Sum"),
+            api.metric_server_errors(),
+            api.metric_requests(),
             min_invocations=min_invocations,
             label="API 5XX rate (%)",
             key="Api",
@@ -241,7 +266,7 @@ class Observability(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=name_prefix,
+            dashboard_name=prefix,
             default_interval=Duration.hours(3),
         )
         self.dashboard.add_widgets(
@@ -253,11 +278,11 @@ class Observability(Construct):
             cloudwatch.GraphWidget(
                 title="API requests",
                 left=[
-                    api.rest_api.metric_count(period=_PERIOD),
-                    api.rest_api.metric_client_error(period=_PERIOD),
-                    api.rest_api.metric_server_error(period=_PERIOD),
+                    api.metric_requests(),
+                    api.metric_client_errors(),
+                    api.metric_server_errors(),
                 ],
-                right=[api.rest_api.metric_latency(period=_PERIOD, statistic="p99")],
+                right=[api.metric_latency(statistic="p99")],
                 width=12,
             ),
             cloudwatch.GraphWidget(
@@ -268,8 +293,8 @@ class Observability(Construct):
             cloudwatch.GraphWidget(
                 title="Processor duration (SLO: file processed within 30 s, R21)",
                 left=[
-                    ingest.processor.metric_duration(period=_PERIOD, statistic="p99"),
-                    ingest.processor.metric_duration(period=_PERIOD, statistic="Average"),
+                    ingest.metric_processor_duration(statistic="p99"),
+                    ingest.metric_processor_duration(statistic="Average"),
                 ],
                 right=[queue_depth],
                 width=12,

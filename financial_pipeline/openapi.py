@@ -14,12 +14,44 @@ import copy
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from financial_pipeline import api_schema
+from financial_pipeline.api import STAGE_NAME
+from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS
 
 DOCUMENT_PATH = Path("docs") / "openapi.json"
 AWS_SERVER = "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}"
+# One deployment uses one of them (the construct's `authorization`); either satisfies the API.
+SECURITY_SCHEMES: Final = {
+    "sigv4": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "AWS Signature Version 4 (service execute-api), authorization 'iam'.",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+    "cognito": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": (
+            "A Cognito user pool ID token (JWT), sent as the Authorization header, "
+            "authorization 'cognito'."
+        ),
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+    },
+}
+
+# Keyed by the contract's parameter names: a parameter added there without a schema here fails
+# loudly when the document is built.
+_RESULTS_QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "startTime": {"type": "string"},
+    "endTime": {"type": "string"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "order": {"enum": ["asc", "desc"]},
+    "nextToken": {"type": "string"},
+}
 
 
 def _component(schema: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +67,7 @@ def _json(ref: str) -> dict[str, Any]:
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "headers": {"X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}},
+        "headers": {CORRELATION_HEADER: {"$ref": "#/components/headers/CorrelationId"}},
         "content": _json("ErrorResponse"),
     }
 
@@ -52,7 +84,7 @@ def _common_errors() -> dict[str, Any]:
 def build_document(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI document; ``server_url`` replaces the deployed-API server (local stack)."""
     correlation_header = {
-        "name": "X-Correlation-Id",
+        "name": CORRELATION_HEADER,
         "in": "header",
         "required": False,
         "description": (
@@ -73,7 +105,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
                     "201": {
                         "description": "Job created; POST the file to upload.url.",
                         "headers": {
-                            "X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}
+                            CORRELATION_HEADER: {"$ref": "#/components/headers/CorrelationId"}
                         },
                         "content": _json("UploadResponse"),
                     },
@@ -98,7 +130,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
                     "200": {
                         "description": "The job.",
                         "headers": {
-                            "X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}
+                            CORRELATION_HEADER: {"$ref": "#/components/headers/CorrelationId"}
                         },
                         "content": _json("StatusResponse"),
                     },
@@ -118,22 +150,17 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
                         "required": True,
                         "schema": {"type": "string", "minLength": 1},
                     },
-                    {"name": "startTime", "in": "query", "schema": {"type": "string"}},
-                    {"name": "endTime", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
-                    {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"]}},
-                    {"name": "nextToken", "in": "query", "schema": {"type": "string"}},
+                    *(
+                        {"name": name, "in": "query", "schema": _RESULTS_QUERY_SCHEMAS[name]}
+                        for name in RESULTS_QUERY_PARAMETERS
+                    ),
                     correlation_header,
                 ],
                 "responses": {
                     "200": {
                         "description": "One page of rows.",
                         "headers": {
-                            "X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}
+                            CORRELATION_HEADER: {"$ref": "#/components/headers/CorrelationId"}
                         },
                         "content": _json("ResultsResponse"),
                     },
@@ -158,11 +185,11 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
                 "variables": {
                     "restApiId": {"default": "abcdef1234"},
                     "region": {"default": "us-east-1"},
-                    "stage": {"default": "dev"},
+                    "stage": {"default": STAGE_NAME},
                 },
             }
         ],
-        "security": [{"sigv4": []}],
+        "security": [{name: []} for name in SECURITY_SCHEMES],
         "paths": paths,
         "components": {
             "schemas": {name: _component(schema) for name, schema in api_schema.MODELS.items()},
@@ -174,15 +201,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
                     "schema": {"type": "string"},
                 }
             },
-            "securitySchemes": {
-                "sigv4": {
-                    "type": "apiKey",
-                    "name": "Authorization",
-                    "in": "header",
-                    "description": "AWS Signature Version 4 (service execute-api), IAM mode.",
-                    "x-amazon-apigateway-authtype": "awsSigv4",
-                }
-            },
+            "securitySchemes": copy.deepcopy(SECURITY_SCHEMES),
         },
     }
     if server_url is not None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
@@ -23,10 +23,12 @@ from financial_pipeline._defaults import (
     MAX_UPLOAD_URL_TTL_DAYS,
     PROCESSOR_RESERVED_CONCURRENCY,
 )
+from financial_pipeline._names import name_prefix
 from financial_pipeline._runtime import dependencies_code, function_code
 from financial_pipeline.api import Api, AuthorizationMode
+from financial_pipeline.contract import Env
+from financial_pipeline.function import FunctionOptions
 from financial_pipeline.ingest import Ingest
-from financial_pipeline.nag import acknowledge_pipeline
 from financial_pipeline.observability import Observability
 from financial_pipeline.storage import Storage
 
@@ -34,6 +36,11 @@ __all__ = ["FinancialPipeline"]
 
 _ENVIRONMENT_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _METRICS_NAMESPACE: Final = "FinancialPipeline"
+# Powertools' own settings (not the pipeline's contract), read by the Lambda code's logger,
+# tracer and metrics.
+_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+_POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+_POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 
 
 class FinancialPipeline(Construct):
@@ -87,7 +94,11 @@ class FinancialPipeline(Construct):
 
         Args:
             environment_name: ``dev``, ``staging``, ``prod`` or any lowercase name up to 16
-                characters; names resources and dimensions. Default ``dev``.
+                characters: the deployment environment the functions report, as their
+                ``ENVIRONMENT`` variable and the ``environment`` dimension of their custom
+                metrics. It names no resource: physical names (alarms, dashboard, API) come
+                from the stack name and this construct's path, tags are the app's. Default
+                ``dev``.
             authorization: ``iam`` (default), ``cognito`` or ``none``.
             existing_user_pool: the pool to trust in ``cognito`` mode; default: a new pool.
             alarm_email: subscribed to the alarm topic; default none.
@@ -110,7 +121,9 @@ class FinancialPipeline(Construct):
             dependencies_layer: layer to use instead of the bundled one; default: bundled.
             bucket_props: extra upload bucket props (see `Storage`); default none.
             function_props: extra props for every function; default none. The processor's
-                4 GiB ephemeral storage is a default that ``ephemeral_storage_size`` replaces.
+                4 GiB ephemeral storage is a default that ``ephemeral_storage_size`` replaces;
+                ``reserved_concurrent_executions`` is refused (use
+                ``processor_reserved_concurrency``).
             results_table_warm_throughput: pre-warmed capacity of the results table, e.g.
                 ``dynamodb.WarmThroughput(write_units_per_second=10_000)``: an on-demand table
                 starts at 4,000 writes/s and scales up only as traffic grows, so a burst of
@@ -131,8 +144,9 @@ class FinancialPipeline(Construct):
             write_concurrency=write_concurrency,
             upload_url_ttl=upload_url_ttl,
         )
-        stack = Stack.of(self)
-        name_prefix = f"{stack.stack_name}"
+        # Physical names come from this construct's place in the app, so two pipelines in one
+        # stack never clash.
+        names = name_prefix(self)
 
         self.storage = Storage(
             self,
@@ -152,48 +166,45 @@ class FinancialPipeline(Construct):
             description="Dependencies of the pipeline's Lambda code",
             removal_policy=RemovalPolicy.DESTROY,
         )
-        lambda_code = code or function_code()
-        layers = [self.dependencies_layer]
         environment = {
-            "BUCKET_NAME": self.storage.bucket.bucket_name,
-            "JOBS_TABLE_NAME": self.storage.jobs_table.table_name,
-            "RESULTS_TABLE_NAME": self.storage.results_table.table_name,
-            "MAX_UPLOAD_BYTES": str(max_upload_bytes),
-            "UPLOAD_URL_TTL_SECONDS": str(int(upload_url_ttl.to_seconds())),
-            "REPORT_URL_TTL_SECONDS": str(int(report_url_ttl.to_seconds())),
-            "JOB_TTL_DAYS": str(job_ttl_days),
-            "WRITE_CONCURRENCY": str(write_concurrency),
-            "POWERTOOLS_SERVICE_NAME": "financial-pipeline",
-            "POWERTOOLS_METRICS_NAMESPACE": _METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": log_level,
-            "ENVIRONMENT": environment_name,
+            Env.BUCKET_NAME: self.storage.bucket.bucket_name,
+            Env.JOBS_TABLE_NAME: self.storage.jobs_table.table_name,
+            Env.RESULTS_TABLE_NAME: self.storage.results_table.table_name,
+            Env.MAX_UPLOAD_BYTES: str(max_upload_bytes),
+            Env.UPLOAD_URL_TTL_SECONDS: str(int(upload_url_ttl.to_seconds())),
+            Env.REPORT_URL_TTL_SECONDS: str(int(report_url_ttl.to_seconds())),
+            Env.JOB_TTL_DAYS: str(job_ttl_days),
+            Env.WRITE_CONCURRENCY: str(write_concurrency),
+            _POWERTOOLS_SERVICE_NAME: "financial-pipeline",
+            _POWERTOOLS_METRICS_NAMESPACE: _METRICS_NAMESPACE,
+            _POWERTOOLS_LOG_LEVEL: log_level,
+            Env.ENVIRONMENT: environment_name,
         }
+        functions = FunctionOptions(
+            code=code or function_code(),
+            environment=environment,
+            layers=[self.dependencies_layer],
+            removal_policy=removal_policy,
+            function_props=function_props,
+        )
 
         self.ingest = Ingest(
             self,
             "Ingest",
             storage=self.storage,
-            code=lambda_code,
-            layers=layers,
-            environment=environment,
+            functions=functions,
             reserved_concurrency=processor_reserved_concurrency,
-            removal_policy=removal_policy,
-            function_props=function_props,
         )
         self.api = Api(
             self,
             "Api",
             storage=self.storage,
-            code=lambda_code,
-            layers=layers,
-            environment=environment,
+            functions=functions,
             authorization=mode,
             existing_user_pool=existing_user_pool,
             cors_allow_origins=cors_allow_origins,
-            api_name=f"{name_prefix}-api",
+            api_name=f"{names}-api",
             cloud_watch_role=api_cloud_watch_role,
-            removal_policy=removal_policy,
-            function_props=function_props,
         )
         self.observability = Observability(
             self,
@@ -201,10 +212,9 @@ class FinancialPipeline(Construct):
             storage=self.storage,
             ingest=self.ingest,
             api=self.api,
-            name_prefix=name_prefix,
+            name_prefix=names,
             alarm_email=alarm_email,
         )
-        acknowledge_pipeline(self, authorization=mode)
 
 
 def _authorization_mode(value: AuthorizationMode | str) -> AuthorizationMode:

@@ -30,7 +30,10 @@ except ImportError as missing:  # pragma: no cover - depends on the installation
         f"fpipe needs the 'cli' extra: pip install 'financial-pipeline[cli]' ({missing})"
     ) from None
 
-FINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "EXPIRED"})
+# fpipe ships without the construct library, so it names the statuses itself; a test checks
+# them against runtime/contract.py.
+SUCCESS_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
+FINAL_STATUSES = SUCCESS_STATUSES | {"FAILED", "EXPIRED"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,7 +128,7 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextI
         if final:
             processing.finish()
             _print_status(job, args.json, out)
-            return 0 if job["status"] in ("COMPLETED", "COMPLETED_WITH_ERRORS") else 1
+            return 0 if job["status"] in SUCCESS_STATUSES else 1
         if time.monotonic() > deadline:
             processing.finish()
             print(f"fpipe: job {job_id} still {job['status']} after {args.timeout:.0f}s", file=err)
@@ -181,7 +184,7 @@ def main(
         return command(client, args, out, err)
     except requests.ConnectionError:
         print(f"fpipe: cannot reach the API at {client.api_url}", file=err)
-        print("fpipe: start the local stack with `make run`, or pass --api URL", file=err)
+        print("fpipe: start the local pipeline with `make run`, or pass --api URL", file=err)
         return 1
     except ApiError as exc:
         print(f"fpipe: {exc}", file=err)

@@ -1,4 +1,4 @@
-"""HTTP client of the pipeline API: SigV4 for a deployed API, nothing for the local stack."""
+"""HTTP client of the pipeline API: SigV4 for a deployed API, nothing for the local pipeline."""
 
 from __future__ import annotations
 

@@ -8,12 +8,10 @@ import logging
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-from local.stack import LocalStack
-from local.synth import synthesize, synthesize_cached
+from local.pipeline import LocalPipeline, PipelineOptions
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,15 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", default="dev", help="environment of cdk.json (default dev)")
     parser.add_argument(
         "--endpoint-url",
-        help="use this S3/DynamoDB/SQS endpoint (a moto server, LocalStack) instead of "
-        "starting moto in-process",
+        help="use this S3/DynamoDB/SQS endpoint (a moto server, a LocalStack container) "
+        "instead of starting moto in-process",
     )
     parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
     parser.add_argument(
         "--no-cache",
         action="store_true",
-        help="synthesize even if the construct library, app.py and cdk.json are unchanged "
-        "since the last run (the template is cached in cdk.out/local/)",
+        help="synthesize even if the template's sources (the construct library, app.py, infra/, "
+        "cdk.json, runtime/contract.py) are unchanged since the last run (the template is "
+        "cached in cdk.out/local/)",
     )
     parser.add_argument(
         "--sweep-every",
@@ -59,15 +58,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def banner(stack: LocalStack, started: float) -> str:
-    url = stack.url
+def banner(pipeline: LocalPipeline, started: float) -> str:
+    url = pipeline.url
     script = Path(sys.executable).parent / "fpipe"
     fpipe = f"{_shown(script) if script.exists() else 'fpipe'} --api {url}"
     return "\n".join(
         [
-            f"Financial pipeline ({stack.template.stack_name}) serving on {url}"
+            f"Financial pipeline ({pipeline.template.stack_name}) serving on {url}"
             f"  [ready in {time.monotonic() - started:.1f}s]",
-            f"  backend (S3, DynamoDB, SQS): {stack.endpoint_url}",
+            f"  backend (S3, DynamoDB, SQS): {pipeline.endpoint_url}",
             f"  OpenAPI document:            {url}/openapi.json",
             "  authorization is not checked locally; press Ctrl-C to stop.",
             "",
@@ -96,40 +95,31 @@ def main(argv: list[str] | None = None) -> int:
     # (logger local.gateway) is the one worth reading.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    # Handlers that publish no metric make Powertools warn on every call.
-    warnings.filterwarnings("ignore", message="No application metrics")
+    options: PipelineOptions = {
+        "host": args.host,
+        "port": args.port,
+        "endpoint_url": args.endpoint_url,
+        "schedule_period_seconds": args.sweep_every,
+        "duplicate_s3_events": args.duplicate_s3_events,
+        "function_environment": {"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
+    }
     if args.template:
         body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
-        stack_name, region = args.template.stem.removesuffix(".template"), None
+        stack_name = args.template.stem.removesuffix(".template")
+        pipeline = LocalPipeline(body, stack_name=stack_name, **options)
     else:
-        synthesized = (synthesize if args.no_cache else synthesize_cached)(args.env)
-        body, stack_name, region = (
-            synthesized.template,
-            synthesized.stack_name,
-            synthesized.region,
-        )
-    stack = LocalStack(
-        body,
-        stack_name=stack_name,
-        host=args.host,
-        port=args.port,
-        endpoint_url=args.endpoint_url,
-        region=region,
-        schedule_period_seconds=args.sweep_every,
-        duplicate_s3_events=args.duplicate_s3_events,
-        environment={"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
-    )
-    stack.start()
-    print(banner(stack, started), flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: stack.stop())
-    # Ctrl-C stops the stack even where SIGINT was ignored by the parent (background jobs).
+        pipeline = LocalPipeline.from_synthesized(args.env, cached=not args.no_cache, **options)
+    pipeline.start()
+    print(banner(pipeline, started), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    # Ctrl-C stops the pipeline even where SIGINT was ignored by the parent (background jobs).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        stack.serve_forever()
+        pipeline.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
+        pipeline.stop()
     print("stopped", file=sys.stderr)
     return 0
 

@@ -1,6 +1,6 @@
 """A synthesized CloudFormation template, with intrinsic functions resolved to local values.
 
-The local stack has no CloudFormation service: physical names come from the template when it
+The local pipeline has no CloudFormation service: physical names come from the template when it
 gives them and are derived from the logical id otherwise, as CloudFormation would.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
-# Ref of these types returns a name (or URL) that the local stack must know before it exists.
+# Ref of these types returns a name (or URL) that the local pipeline must know before it exists.
 _NAMED = {
     "AWS::S3::Bucket": "BucketName",
     "AWS::DynamoDB::Table": "TableName",
@@ -29,7 +29,7 @@ _NAMED = {
 
 
 class TemplateError(ValueError):
-    """The template uses something the local stack cannot resolve."""
+    """The template uses something the local pipeline cannot resolve."""
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Order of work for one request, as in API Gateway: route (403 Missing Authentication Token for an
 unknown route), stage and method throttling (429), request validation against the template's
 validators and JSON-schema models (400), then the Lambda proxy call. Every error that API Gateway
-itself produces is rendered from the template's gateway responses.
+itself produces is rendered from the template's gateway responses; so is a fault of this emulator
+(the DEFAULT_5XX response), so a client never sees anything but the API's error shape.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ DEFAULT_STATUS = {
 }
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+
+# API Gateway has no response type of its own for a fault inside the gateway: the 5XX default.
+_UNEXPECTED = "DEFAULT_5XX"
 
 
 class TokenBucket:
@@ -138,7 +142,15 @@ class ApiGateway:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         started = time.monotonic()
-        response = self.handle(request)
+        try:
+            response = self.handle(request)
+        except Exception:
+            # Even a broken gateway response must not become werkzeug's HTML debugging page:
+            # clients parse JSON, as API Gateway always sends.
+            log.exception("gateway response failed for %s %s", request.method, request.path)
+            response = _unconfigured_response(
+                GatewayError(_UNEXPECTED, "Internal server error"), str(uuid.uuid4())
+            )
         log.info(
             "%s %s -> %d (%.0f ms)",
             request.method,
@@ -149,11 +161,23 @@ class ApiGateway:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        """The response of the stage; a fault of the emulator itself is a DEFAULT_5XX."""
         self.requests_served += 1
-        request_id = str(uuid.uuid4())
+        context = self._request_context(request)
+        path_params: dict[str, str] = {}
+        try:
+            return self._route(request, context, path_params)
+        except GatewayError as error:
+            return self._gateway_response(error, request, path_params, context)
+        except Exception:
+            log.exception("%s %s failed in the gateway", request.method, request.path)
+            unexpected = GatewayError(_UNEXPECTED, "Internal server error")
+            return self._gateway_response(unexpected, request, path_params, context)
+
+    def _request_context(self, request: Request) -> dict[str, str]:
         now = datetime.now(UTC)
-        context = {
-            "requestId": request_id,
+        return {
+            "requestId": str(uuid.uuid4()),
             "extendedRequestId": base64.b32encode(uuid.uuid4().bytes)[:16].decode(),
             "httpMethod": request.method,
             "path": f"/{self.api.stage_name}{request.path}",
@@ -169,6 +193,13 @@ class ApiGateway:
             "identity.sourceIp": request.remote_addr or "127.0.0.1",
             "identity.userAgent": request.user_agent.string,
         }
+
+    def _route(
+        self, request: Request, context: dict[str, str], path_params: dict[str, str]
+    ) -> Response:
+        """Route, throttle, validate and integrate; ``path_params`` is filled once routed, for
+        the header mappings of a gateway response."""
+        request_id = context["requestId"]
         if (
             request.method == "GET"
             and request.path == "/openapi.json"
@@ -181,25 +212,22 @@ class ApiGateway:
                 {"Content-Type": "application/json", "x-amzn-RequestId": request_id},
             )
         found = self.api.find(request.method, request.path)
-        path_params: dict[str, str] = {}
-        try:
-            if found is None:
-                raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
-            route, path_params = found
-            context["resourcePath"] = route.resource_path
-            self._throttle(route)
-            body = request.get_data(cache=True)
-            if len(body) > MAX_PAYLOAD_BYTES:
-                raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
-            self._validate(route, request, path_params, body)
-            if route.function_arn is None:
-                return Response(
-                    b"", route.mock_status, {**route.mock_headers, "x-amzn-RequestId": request_id}
-                )
-            event = self._proxy_event(route, request, path_params, body, context)
-            return self._call(route, event, request_id)
-        except GatewayError as error:
-            return self._gateway_response(error, request, path_params, context)
+        if found is None:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        route, params = found
+        path_params.update(params)
+        context["resourcePath"] = route.resource_path
+        self._throttle(route)
+        body = request.get_data(cache=True)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+        self._validate(route, request, path_params, body)
+        if route.function_arn is None:
+            return Response(
+                b"", route.mock_status, {**route.mock_headers, "x-amzn-RequestId": request_id}
+            )
+        event = self._proxy_event(route, request, path_params, body, context)
+        return self._call(route, event, request_id)
 
     def _throttle(self, route: Route) -> None:
         bucket = self._method_buckets.get((route.resource_path, route.http_method))
@@ -236,18 +264,27 @@ class ApiGateway:
             schema = route.models.get(content_type) or route.models.get("$default")
             if schema is None:
                 return  # no model for this media type: API Gateway passes the body through
+            # A body nested deeper than the parser or the validator can recurse is one that
+            # cannot be validated: a client error, never a fault of the gateway.
             try:
                 document = json.loads(body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise GatewayError(
                     "BAD_REQUEST_BODY",
                     "Invalid request body",
                     validation_error="[Invalid JSON in request body]",
                 ) from None
             validator_class = validator_for(schema, default=Draft4Validator)
-            errors = sorted(
-                validator_class(schema).iter_errors(document), key=lambda e: list(e.path)
-            )
+            try:
+                errors = sorted(
+                    validator_class(schema).iter_errors(document), key=lambda e: list(e.path)
+                )
+            except RecursionError:
+                raise GatewayError(
+                    "BAD_REQUEST_BODY",
+                    "Invalid request body",
+                    validation_error="[Request body nested too deeply]",
+                ) from None
             if errors:
                 raise GatewayError(
                     "BAD_REQUEST_BODY",
@@ -326,7 +363,7 @@ class ApiGateway:
         except Exception:
             log.exception("integration %s raised", route.function_arn)
             raise GatewayError("INTEGRATION_FAILURE", "Internal server error", status=502) from None
-        if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        if not _is_proxy_response(result):
             log.error("malformed Lambda proxy response: %r", result)
             raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error", status=502)
         headers = Headers()
@@ -363,8 +400,7 @@ class ApiGateway:
         ) or self.api.gateway_responses.get(family)
         headers = {"x-amzn-RequestId": context["requestId"], "x-amzn-ErrorType": _error_type(error)}
         if configured is None:
-            body = json.dumps({"message": error.message})
-            return Response(body, default_status, {**headers, "Content-Type": "application/json"})
+            return _unconfigured_response(error, context["requestId"])
         status = configured.status_code or default_status
         for name, expression in configured.headers.items():
             value = _mapped_value(expression, context, request, path_params)
@@ -376,6 +412,33 @@ class ApiGateway:
         )
         body = render_template(template, context)
         return Response(body, status, {**headers, "Content-Type": content_type})
+
+
+def _is_proxy_response(result: Any) -> bool:
+    """The shape API Gateway accepts from a Lambda proxy integration (else a 502)."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return False
+    headers = result.get("headers")
+    multi = result.get("multiValueHeaders")
+    return (
+        (headers is None or isinstance(headers, dict))
+        and (
+            multi is None
+            or (isinstance(multi, dict) and all(isinstance(v, list) for v in multi.values()))
+        )
+        and (result.get("body") is None or isinstance(result.get("body"), str))
+    )
+
+
+def _unconfigured_response(error: GatewayError, request_id: str) -> Response:
+    """What API Gateway sends for an error that no gateway response of the API configures."""
+    headers = {
+        "x-amzn-RequestId": request_id,
+        "x-amzn-ErrorType": _error_type(error),
+        "Content-Type": "application/json",
+    }
+    status = error.status or DEFAULT_STATUS.get(error.response_type, 500)
+    return Response(json.dumps({"message": error.message}), status, headers)
 
 
 def _error_type(error: GatewayError) -> str:

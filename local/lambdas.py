@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.cfn import Template
+from local.context import LambdaContext
 
 log = logging.getLogger("local.lambdas")
 
@@ -48,11 +49,26 @@ def functions_from_template(template: Template) -> dict[str, FunctionSpec]:
     for invoke_config in template.of_type("AWS::Lambda::EventInvokeConfig"):
         for target in template.find_refs(invoke_config.properties.get("FunctionName")):
             invoke_configs[target] = invoke_config.properties
+    # A custom resource's provider does its work at deployment (CDK's bucket notifications,
+    # auto-deleted objects): the local backend does that work itself, so it never runs here.
+    providers = {
+        ref
+        for resource in template.resources.values()
+        if resource.type.startswith("Custom::")
+        or resource.type == "AWS::CloudFormation::CustomResource"
+        for ref in template.find_refs(resource.properties.get("ServiceToken"))
+    }
     specs: dict[str, FunctionSpec] = {}
     for fn in template.of_type("AWS::Lambda::Function"):
         props = fn.properties
-        if "Handler" not in props or "ZipFile" in (props.get("Code") or {}):
-            continue  # inline code (CDK's custom-resource providers) has no place locally
+        if fn.logical_id in providers or "Handler" not in props:
+            continue
+        if "ZipFile" in (props.get("Code") or {}):
+            continue  # inline code is not in this checkout to import
+        runtime = str(props.get("Runtime", "python"))
+        if not runtime.startswith("python"):
+            log.warning("%s: a %s function cannot run in this process", fn.logical_id, runtime)
+            continue
         variables = (props.get("Environment") or {}).get("Variables") or {}
         config = invoke_configs.get(fn.logical_id, {})
         on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
@@ -80,28 +96,6 @@ def functions_from_template(template: Template) -> dict[str, FunctionSpec]:
             on_failure_queue_url=failure_queue,
         )
     return specs
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -1,6 +1,6 @@
 """Synthesize one environment's stack in-process, without bundling the Lambda dependencies.
 
-The local stack imports the handlers from this checkout and runs them with the packages of the
+The local pipeline imports the handlers from this checkout and runs them with the packages of the
 virtualenv, so the synth only needs the template: dependency bundling (pip for arm64) is off.
 """
 
@@ -57,16 +57,19 @@ def synthesize(environment: str = "dev") -> SynthesizedStack:
 
 
 def _source_key(environment: str) -> str:
-    """A digest of everything the template depends on (the construct library, the app and its
-    context, the CDK version); the Lambda code is imported from the checkout, so it is not."""
+    """A digest of everything the template depends on (the construct library, the app package
+    and its context, the contract module the library reads from the Lambda code, the CDK
+    version); the rest of the Lambda code is imported from the checkout, so it is not."""
     cdk_version = importlib.metadata.version("aws-cdk-lib")
     digest = hashlib.sha256(f"{environment}\0{cdk_version}\0".encode())
     sources = [
         ROOT / "app.py",
         ROOT / "cdk.json",
+        ROOT / "runtime" / "contract.py",
         *sorted((ROOT / "financial_pipeline").rglob("*.py")),
+        *sorted((ROOT / "infra").rglob("*.py")),
     ]
-    for path in sources:
+    for path in (p for p in sources if p.is_file()):
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
 

@@ -1,6 +1,6 @@
 """Time one upload end to end: ``python -m local.timing --rows 10000 [--api URL]``.
 
-Without ``--api`` it starts the local stack in-process first and reports how long that took.
+Without ``--api`` it starts the local pipeline in-process first and reports how long that took.
 Phases: create job (POST /upload), presigned POST of the file, processing until the job is
 final, and reading every row back through paginated /results.
 """
@@ -8,28 +8,14 @@ final, and reading every row back through paginated /results.
 from __future__ import annotations
 
 import argparse
-import io
 import tempfile
 import time
 from pathlib import Path
 
+from bench.generate import make_rows, render_csv
 from fpipe.client import Client
-from local.stack import LocalStack
+from local.pipeline import LocalPipeline
 from local.synth import synthesize_cached
-
-
-def generate(path: Path, rows: int, symbol: str) -> None:
-    buffer = io.StringIO()
-    buffer.write("symbol,price,volume,timestamp\n")
-    for i in range(rows):
-        seconds, micros = divmod(i * 1000, 1_000_000)
-        minutes, seconds = divmod(seconds, 60)
-        hours, minutes = divmod(minutes, 60)
-        buffer.write(
-            f"{symbol},{100 + i % 97}.{i % 10000:04d},{i},"
-            f"2024-03-01T{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}Z\n"
-        )
-    path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
 def run(api_url: str, rows: int, symbol: str) -> dict[str, float]:
@@ -37,7 +23,7 @@ def run(api_url: str, rows: int, symbol: str) -> dict[str, float]:
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "timing.csv"
-        generate(file, rows, symbol)
+        file.write_bytes(render_csv(make_rows(symbol, rows)))
         start = time.perf_counter()
         created = client.create_upload(file.name, file.stat().st_size)
         timings["create job"] = time.perf_counter() - start
@@ -65,30 +51,26 @@ def run(api_url: str, rows: int, symbol: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.timing", description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--api", help="a running API (default: start the local stack here)")
+    parser.add_argument("--api", help="a running API (default: start the local pipeline here)")
     parser.add_argument("--symbol", default=f"TIME{int(time.time()) % 100000}")
     args = parser.parse_args(argv)
-    stack = None
+    pipeline = None
     if args.api is None:
         started = time.perf_counter()
-        synthesized = synthesize_cached("dev")
+        synthesize_cached("dev")
         synth_seconds = time.perf_counter() - started
-        stack = LocalStack(
-            synthesized.template,
-            stack_name=synthesized.stack_name,
-            region=synthesized.region,
-            port=0,
-        ).start()
+        # The template is cached now: this only reads it back.
+        pipeline = LocalPipeline.from_synthesized("dev", port=0).start()
         print(
-            f"local stack served in {time.perf_counter() - started:.2f}s "
+            f"local pipeline served in {time.perf_counter() - started:.2f}s "
             f"(synth {synth_seconds:.2f}s)"
         )
     try:
-        api_url = args.api if stack is None else stack.url
+        api_url = args.api if pipeline is None else pipeline.url
         timings = run(api_url, args.rows, args.symbol)
     finally:
-        if stack is not None:
-            stack.stop()
+        if pipeline is not None:
+            pipeline.stop()
     for name, seconds in timings.items():
         print(f"{name:<24} {seconds:8.2f}s")
     return 0

@@ -20,6 +20,7 @@ __all__ = [
     "QUARANTINE_PREFIX",
     "REPORTS_PREFIX",
     "RESULTS_QUERY_PARAMETERS",
+    "ROW_COUNTS",
     "Env",
     "JobStatus",
 ]
@@ -75,6 +76,9 @@ REPORTS_PREFIX: Final = "reports/"
 """Rejection reports, ``reports/{jobId}.csv``; kept as long as their job."""
 QUARANTINE_PREFIX: Final = "quarantine/"
 """Uploaded files that no job processed (no job, or a second upload); kept for inspection."""
+
+ROW_COUNTS: Final = ("total", "accepted", "rejected", "duplicates")
+"""The row counts of a job (`rows` in the jobs table, `/status` and the job events)."""
 
 RESULTS_QUERY_PARAMETERS: Final = ("startTime", "endTime", "limit", "order", "nextToken")
 """The query string parameters of ``GET /results/{symbol}``."""

@@ -34,11 +34,6 @@ class NotFoundError(PipelineError):
     code = "NOT_FOUND"
 
 
-class MethodNotAllowedError(PipelineError):
-    status_code = 405
-    code = "METHOD_NOT_ALLOWED"
-
-
 class ConfigurationError(PipelineError):
     """The function was deployed with a missing or malformed environment variable."""
 
@@ -61,14 +56,3 @@ class TimeoutRiskError(RetryableError):
     """The processor stopped before the function timeout; the retry starts over."""
 
     code = "TIMEOUT_RISK"
-
-
-class InvalidFileError(PipelineError):
-    """The whole file breaks a CSV rule (encoding, header, quoting): the job fails, no retry."""
-
-    status_code = 400
-    code = "INVALID_FILE"
-
-    def __init__(self, code: str, message: str, line: int | None = None) -> None:
-        super().__init__(message, code=code)
-        self.line = line

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 
+from runtime.contract import CORRELATION_HEADER
 from runtime.errors import NotFoundError, PipelineError
 from runtime.observability import logger
 from runtime.settings import get_settings
@@ -30,7 +31,6 @@ from runtime.settings import get_settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-CORRELATION_HEADER = "X-Correlation-Id"
 JSON = "application/json"
 # The OpenAPI `CorrelationId` schema: printable ASCII without space, 1 to 128 characters.
 _SANE_ID = re.compile(r"[!-~]{1,128}", re.ASCII).fullmatch

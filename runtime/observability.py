@@ -1,9 +1,13 @@
-"""Logger, tracer and metrics shared by every handler (Powertools)."""
+"""Logger, tracer and metrics shared by every handler (Powertools).
+
+Only the processor records metrics (and so only its handler carries `@metrics.log_metrics`); it
+sets the `environment` dimension from the settings when it runs, so importing this module needs
+no configuration.
+"""
 
 from __future__ import annotations
 
 import os
-import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -15,18 +19,5 @@ metrics = Metrics(
     service=SERVICE,
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FinancialPipeline"),
 )
-metrics.set_default_dimensions(environment=os.environ.get("ENVIRONMENT", "dev"))
 
-EMPTY_METRICS_WARNING = "No application metrics to publish"
-
-
-def expect_no_metrics() -> None:
-    """Declare, in the module of a handler that records no application metric, that Powertools'
-    empty-metrics `UserWarning` is expected there. This is the filter the Powertools metrics
-    documentation gives for it; it matches that message only, so every other warning (and the
-    processor's, which records metrics) still shows. Each function imports one handler module.
-    """
-    warnings.filterwarnings("ignore", message=EMPTY_METRICS_WARNING, category=UserWarning)
-
-
-__all__ = ["expect_no_metrics", "logger", "metrics", "tracer"]
+__all__ = ["logger", "metrics", "tracer"]

@@ -1,91 +1,122 @@
-"""Typed settings, parsed once per container from the environment (see docs/ARCHITECTURE.md)."""
+"""Typed settings, parsed from the environment once per container (see docs/ARCHITECTURE.md).
+
+Every variable the construct sets (`runtime.contract.Env`) is required: a function deployed
+without one fails with a `ConfigurationError` that names it, instead of running on a default
+that may disagree with the construct's. Each field is parsed on first use, so a function only
+needs the variables it reads. The two tuning knobs the construct does not set
+(`DEDUP_INDEX_MAX_KEYS`, `SPILL_DIR`) are the only ones with defaults.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
 
+from runtime.contract import Env
 from runtime.errors import ConfigurationError
 
-
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
-    return value
+DEFAULT_DEDUP_INDEX_MAX_KEYS = 500_000
 
 
-@dataclass(frozen=True, slots=True)
 class Settings:
-    """Every variable of the contract; a function only reads the ones it uses."""
+    """The function's configuration; `environ` defaults to the process environment."""
 
-    bucket_name: str
-    jobs_table_name: str
-    results_table_name: str
-    max_upload_bytes: int
-    upload_url_ttl_seconds: int
-    report_url_ttl_seconds: int
-    job_ttl_days: int
-    processor_function_name: str
-    processor_timeout_seconds: int
-    processor_max_retries: int
-    write_concurrency: int
-    environment: str
-    dedup_index_max_keys: int = 500_000
-    spill_dir: str = tempfile.gettempdir()
-    cors_allow_origins: tuple[str, ...] = ()
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        return cls(
-            bucket_name=os.environ.get("BUCKET_NAME", ""),
-            jobs_table_name=os.environ.get("JOBS_TABLE_NAME", ""),
-            results_table_name=os.environ.get("RESULTS_TABLE_NAME", ""),
-            max_upload_bytes=_int("MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1),
-            upload_url_ttl_seconds=_int("UPLOAD_URL_TTL_SECONDS", 900, minimum=1),
-            report_url_ttl_seconds=_int("REPORT_URL_TTL_SECONDS", 300, minimum=1),
-            job_ttl_days=_int("JOB_TTL_DAYS", 30, minimum=1),
-            processor_function_name=os.environ.get("PROCESSOR_FUNCTION_NAME", ""),
-            processor_timeout_seconds=_int("PROCESSOR_TIMEOUT_SECONDS", 300, minimum=1),
-            processor_max_retries=_int("PROCESSOR_MAX_RETRIES", 2),
-            write_concurrency=_int("WRITE_CONCURRENCY", 8, minimum=1),
-            environment=os.environ.get("ENVIRONMENT", "dev"),
-            dedup_index_max_keys=_int("DEDUP_INDEX_MAX_KEYS", 500_000, minimum=1),
-            spill_dir=os.environ.get("SPILL_DIR", "").strip() or tempfile.gettempdir(),
-            cors_allow_origins=tuple(
-                origin.strip()
-                for origin in os.environ.get("CORS_ALLOW_ORIGINS", "").split(",")
-                if origin.strip()
-            ),
-        )
-
-    def require(self, value: str, name: str) -> str:
-        """Return a name setting or fail loudly when the function was deployed without it."""
-        if not value:
+    def _text(self, name: str) -> str:
+        raw = self._environ.get(name)
+        if raw is None:
             raise ConfigurationError(f"{name} is not set")
+        return raw.strip()
+
+    def _name(self, name: str) -> str:
+        value = self._text(name)
+        if not value:
+            raise ConfigurationError(f"{name} is empty")
         return value
 
-    @property
+    def _int(self, name: str, minimum: int, raw: str | None = None) -> int:
+        text = self._text(name) if raw is None else raw
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name} must be an integer, got {text!r}") from exc
+        if value < minimum:
+            raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+        return value
+
+    @functools.cached_property
     def bucket(self) -> str:
-        return self.require(self.bucket_name, "BUCKET_NAME")
+        return self._name(Env.BUCKET_NAME)
 
-    @property
+    @functools.cached_property
     def jobs_table(self) -> str:
-        return self.require(self.jobs_table_name, "JOBS_TABLE_NAME")
+        return self._name(Env.JOBS_TABLE_NAME)
 
-    @property
+    @functools.cached_property
     def results_table(self) -> str:
-        return self.require(self.results_table_name, "RESULTS_TABLE_NAME")
+        return self._name(Env.RESULTS_TABLE_NAME)
+
+    @functools.cached_property
+    def processor_function_name(self) -> str:
+        return self._name(Env.PROCESSOR_FUNCTION_NAME)
+
+    @functools.cached_property
+    def environment(self) -> str:
+        return self._name(Env.ENVIRONMENT)
+
+    @functools.cached_property
+    def max_upload_bytes(self) -> int:
+        return self._int(Env.MAX_UPLOAD_BYTES, minimum=1)
+
+    @functools.cached_property
+    def upload_url_ttl_seconds(self) -> int:
+        return self._int(Env.UPLOAD_URL_TTL_SECONDS, minimum=1)
+
+    @functools.cached_property
+    def report_url_ttl_seconds(self) -> int:
+        return self._int(Env.REPORT_URL_TTL_SECONDS, minimum=1)
+
+    @functools.cached_property
+    def job_ttl_days(self) -> int:
+        return self._int(Env.JOB_TTL_DAYS, minimum=1)
+
+    @functools.cached_property
+    def processor_timeout_seconds(self) -> int:
+        return self._int(Env.PROCESSOR_TIMEOUT_SECONDS, minimum=1)
+
+    @functools.cached_property
+    def processor_max_retries(self) -> int:
+        return self._int(Env.PROCESSOR_MAX_RETRIES, minimum=0)
+
+    @functools.cached_property
+    def write_concurrency(self) -> int:
+        return self._int(Env.WRITE_CONCURRENCY, minimum=1)
+
+    @functools.cached_property
+    def cors_allow_origins(self) -> tuple[str, ...]:
+        """Set on the API functions; empty (no origin allowed) is a valid value."""
+        return tuple(
+            origin.strip()
+            for origin in self._text(Env.CORS_ALLOW_ORIGINS).split(",")
+            if origin.strip()
+        )
+
+    @functools.cached_property
+    def dedup_index_max_keys(self) -> int:
+        raw = self._environ.get("DEDUP_INDEX_MAX_KEYS", "").strip()
+        if not raw:
+            return DEFAULT_DEDUP_INDEX_MAX_KEYS
+        return self._int("DEDUP_INDEX_MAX_KEYS", minimum=1, raw=raw)
+
+    @functools.cached_property
+    def spill_dir(self) -> str:
+        return self._environ.get("SPILL_DIR", "").strip() or tempfile.gettempdir()
 
 
 @functools.cache
 def get_settings() -> Settings:
-    return Settings.from_env()
+    return Settings()

@@ -49,7 +49,7 @@ def runtime_source_dir() -> Path:
 
 @jsii.implements(ILocalBundling)
 class _CopyPackage:
-    """Stage the `runtime` package at the asset root, so `runtime.upload.handler` resolves."""
+    """Stage the `runtime` package at the asset root, where the handler paths resolve."""
 
     def __init__(self, source: Path) -> None:
         self._source = source

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from bench import generate
-from runtime.csv_rules import parse_bytes
+from runtime.logic.csv_rules import parse_bytes
 
 
 def _digest(path: Path) -> str:

@@ -10,7 +10,8 @@ from bench import generate, suite
 from bench.suite import Case, run_case
 
 pytestmark = pytest.mark.skipif(
-    not (suite.ROOT / "runtime" / "processor.py").exists(), reason="the processor is not there"
+    not (suite.ROOT / "runtime" / "handlers" / "processor.py").exists(),
+    reason="the processor is not there",
 )
 
 

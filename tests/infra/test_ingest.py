@@ -6,14 +6,16 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
+from financial_pipeline.contract import Env
+
 from .conftest import logical_id, resources
 
 HANDLERS = {
-    "Upload": "runtime.upload.handler",
-    "Status": "runtime.status.handler",
-    "Results": "runtime.results.handler",
-    "Processor": "runtime.processor.handler",
-    "Sweeper": "runtime.sweeper.handler",
+    "Upload": "runtime.handlers.upload.handler",
+    "Status": "runtime.handlers.status.handler",
+    "Results": "runtime.handlers.results.handler",
+    "Processor": "runtime.handlers.processor.handler",
+    "Sweeper": "runtime.handlers.sweeper.handler",
 }
 
 
@@ -70,33 +72,31 @@ def test_r16_every_function_logs_to_its_own_7_day_log_group(prod: Template) -> N
 
 
 def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -> None:
-    # Given the environment variables of docs/ARCHITECTURE.md
-    shared = {
-        "BUCKET_NAME",
-        "JOBS_TABLE_NAME",
-        "RESULTS_TABLE_NAME",
-        "MAX_UPLOAD_BYTES",
-        "UPLOAD_URL_TTL_SECONDS",
-        "REPORT_URL_TTL_SECONDS",
-        "JOB_TTL_DAYS",
-        "WRITE_CONCURRENCY",
-        "POWERTOOLS_SERVICE_NAME",
-        "POWERTOOLS_METRICS_NAMESPACE",
-        "POWERTOOLS_LOG_LEVEL",
-        "ENVIRONMENT",
+    # Given the contract's environment variables, which the Lambda code's settings read
+    ingest_only = {
+        Env.PROCESSOR_FUNCTION_NAME,
+        Env.PROCESSOR_TIMEOUT_SECONDS,
+        Env.PROCESSOR_MAX_RETRIES,
     }
-    # Then every function has them, and the ingest functions the processor settings
+    api_only = {Env.CORS_ALLOW_ORIGINS}
+    shared = set(Env) - ingest_only - api_only
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    # Then every function has the shared ones, each side its own, and nothing outside the
+    # contract but Powertools' settings
     for name in HANDLERS:
         variables = _function(prod, name)["Properties"]["Environment"]["Variables"]
-        assert shared <= set(variables)
-        assert variables["ENVIRONMENT"] == "prod"
-        assert variables["MAX_UPLOAD_BYTES"] == "524288000"
+        own = api_only if name in ("Upload", "Status", "Results") else ingest_only
+        if name == "Processor":
+            own = own - {Env.PROCESSOR_FUNCTION_NAME}
+        assert set(variables) == shared | own | powertools, name
+        assert variables[Env.ENVIRONMENT] == "prod"
+        assert variables[Env.MAX_UPLOAD_BYTES] == "524288000"
     for name in ("Processor", "Sweeper"):
         variables = _function(prod, name)["Properties"]["Environment"]["Variables"]
-        assert variables["PROCESSOR_TIMEOUT_SECONDS"] == "300"
-        assert variables["PROCESSOR_MAX_RETRIES"] == "2"
+        assert variables[Env.PROCESSOR_TIMEOUT_SECONDS] == "300"
+        assert variables[Env.PROCESSOR_MAX_RETRIES] == "2"
     sweeper = _function(prod, "Sweeper")["Properties"]["Environment"]["Variables"]
-    assert sweeper["PROCESSOR_FUNCTION_NAME"] == {
+    assert sweeper[Env.PROCESSOR_FUNCTION_NAME] == {
         "Ref": logical_id(prod, "AWS::Lambda::Function", "ProcessorFunction")
     }
 
@@ -221,22 +221,26 @@ def _s3_grants(template: Template, function: str) -> set[tuple[str, str]]:
 
 
 def test_r19_processor_has_only_the_object_actions_it_uses(prod: Template) -> None:
-    # Given the processor's S3 grants / Then it reads, moves and reports, nothing else
+    # Given the processor's S3 grants / Then it reads, moves (to processed/ or quarantine/) and
+    # reports, nothing else
     assert _s3_grants(prod, "Processor") == {
         ("s3:GetObject", "/incoming/*"),
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),
+        ("s3:PutObject", "/quarantine/*"),
         ("s3:PutObject", "/reports/*"),
         ("s3:ListBucket", "bucket"),
     }
 
 
 def test_r19_sweeper_has_only_the_object_actions_it_uses(prod: Template) -> None:
-    # Given the sweeper's S3 grants / Then it checks uploads and archives failed ones only
+    # Given the sweeper's S3 grants / Then it checks uploads, archives failed ones and
+    # quarantines those of expired jobs, nothing else
     assert _s3_grants(prod, "Sweeper") == {
         ("s3:GetObject", "/incoming/*"),
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),
+        ("s3:PutObject", "/quarantine/*"),
         ("s3:ListBucket", "bucket"),
     }
 

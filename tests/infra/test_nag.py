@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 
 from financial_pipeline import FinancialPipeline
@@ -51,6 +52,33 @@ def _nag_app(tmp_path: Path) -> cdk.App:
     return cdk.App(outdir=str(tmp_path), context=cdk_context())
 
 
+def test_applies_to_acknowledges_only_the_named_finding(tmp_path: Path) -> None:
+    # Given a role with two wildcard statements, one of them acknowledged by resource
+    app = _nag_app(tmp_path)
+    stack = cdk.Stack(app, "AppliesTo")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::a/*"])
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:PutObject"], resources=["arn:aws:s3:::b/*"])
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5",
+        "test: only bucket a is acknowledged by resource",
+        applies_to="Resource::arn:aws:s3:::a/*",
+    )
+    add_rule_packs(app)
+    # When synthesized
+    result = synthesize(app, tmp_path, {"stack": "AppliesTo"})
+    # Then the other wildcard is still reported
+    assert result.error is not None
+    assert result.violations(*GATING) == [
+        ("AwsSolutions-IAM5[Resource::arn:aws:s3:::b/*]", "AppliesTo/Role/DefaultPolicy/Resource")
+    ]
+
+
 def test_fails_when_a_resource_is_not_acknowledged(tmp_path: Path) -> None:
     # Given a queue without TLS enforcement or a dead-letter queue, and no acknowledgment
     app = _nag_app(tmp_path)
@@ -70,12 +98,9 @@ def test_acknowledged_findings_pass(tmp_path: Path) -> None:
     app = _nag_app(tmp_path)
     stack = cdk.Stack(app, "Acknowledged")
     queue = sqs.Queue(stack, "Queue", encryption=sqs.QueueEncryption.SQS_MANAGED)
-    acknowledge(
-        queue,
-        ("AwsSolutions-SQS3", "test: the queue is a dead-letter queue"),
-        ("AwsSolutions-SQS4", "test: acknowledged on purpose"),
-        ("Serverless-SQSRedrivePolicy", "test: the queue is a dead-letter queue"),
-    )
+    acknowledge(queue, "AwsSolutions-SQS3", "test: the queue is a dead-letter queue")
+    acknowledge(queue, "AwsSolutions-SQS4", "test: acknowledged on purpose")
+    acknowledge(queue, "Serverless-SQSRedrivePolicy", "test: the queue is a dead-letter queue")
     add_rule_packs(app)
     # When synthesized / Then it passes
     result = synthesize(app, tmp_path, {"stack": "Acknowledged"})

@@ -11,8 +11,12 @@ from .conftest import logical_id, resources, stack_name
 FUNCTIONS = ("Upload", "Status", "Results", "Processor", "Sweeper")
 
 
+# The stack name, then the construct path of the pipeline.
+NAME_PREFIX = f"{stack_name('prod')}-Pipeline"
+
+
 def _alarm(template: Template, name: str) -> dict[str, Any]:
-    full = f"{stack_name('prod')}-{name}"
+    full = f"{NAME_PREFIX}-{name}"
     found = [
         a["Properties"]
         for a in resources(template, "AWS::CloudWatch::Alarm").values()
@@ -149,11 +153,40 @@ def test_alarm_email_subscribes_to_the_topic(prod: Template) -> None:
     )
 
 
-def test_dashboard_is_named_after_the_stack(prod: Template) -> None:
-    # Given the dashboard / Then it carries the environment and region in its name (R20)
-    prod.has_resource_properties(
-        "AWS::CloudWatch::Dashboard", {"DashboardName": stack_name("prod")}
-    )
+def test_r20_dashboard_is_named_after_the_stack_and_the_construct(prod: Template) -> None:
+    # Given the dashboard / Then it carries the environment and region (in the stack name)
+    # and the pipeline's construct path
+    prod.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": NAME_PREFIX})
+
+
+def test_topic_key_serves_only_this_accounts_alarms_of_this_pipeline(prod: Template) -> None:
+    # Given the key policy statement that lets CloudWatch use the topic key
+    key = next(iter(resources(prod, "AWS::KMS::Key").values()))
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    # Then it names the stack's account and this pipeline's alarms, so no other account's
+    # CloudWatch can use the key on the pipeline's behalf (confused deputy)
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:aws:cloudwatch:eu-west-1:",
+                        {"Ref": "AWS::AccountId"},
+                        f":alarm:{NAME_PREFIX}-*",
+                    ],
+                ]
+            }
+        },
+    }
+    # And every alarm of the pipeline matches that pattern
+    for alarm in resources(prod, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmName"].startswith(f"{NAME_PREFIX}-")
 
 
 def test_r21_processor_duration_alarm_guards_the_30_second_objective(prod: Template) -> None:

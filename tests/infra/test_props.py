@@ -7,10 +7,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, FunctionOptions, Ingest, Storage
 from financial_pipeline._defaults import merge_props
 
 
@@ -84,6 +85,27 @@ def test_fails_when_function_props_replace_the_handler(stack: cdk.Stack) -> None
         _build(stack, function_props={"handler": "other.handler"})
 
 
+def test_fails_when_function_props_set_the_reserved_concurrency(stack: cdk.Stack) -> None:
+    # Given function props with a reserved concurrency, which the processor's own prop owns
+    # Then it is refused rather than silently replaced by processor_reserved_concurrency (R15)
+    with pytest.raises(
+        ValueError,
+        match=r"function_props cannot override 'reserved_concurrent_executions' \(got 5\)",
+    ):
+        _build(stack, function_props={"reserved_concurrent_executions": 5})
+
+
+def test_fails_when_ingest_function_props_set_the_reserved_concurrency(stack: cdk.Stack) -> None:
+    # Given Ingest used on its own, with the same conflict / Then it is refused too
+    storage = Storage(stack, "Storage")
+    options = FunctionOptions(
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        function_props={"reserved_concurrent_executions": 100},
+    )
+    with pytest.raises(ValueError, match="cannot override 'reserved_concurrent_executions'"):
+        Ingest(stack, "Ingest", storage=storage, functions=options)
+
+
 def test_merge_order_is_required_then_user_then_defaults() -> None:
     # Given a default, a user value and a required value
     merged = merge_props({"a": 1, "b": 1, "c": 1}, {"b": 2, "c": 3}, {"c": 3, "d": 4}, what="props")
@@ -118,7 +140,7 @@ def test_function_props_replace_the_processor_ephemeral_storage(stack: cdk.Stack
     processor = next(
         f["Properties"]
         for f in functions.values()
-        if f["Properties"].get("Handler") == "runtime.processor.handler"
+        if f["Properties"].get("Handler") == "runtime.handlers.processor.handler"
     )
     assert processor["EphemeralStorage"] == {"Size": 1024}
 

@@ -20,7 +20,7 @@ def test_runtime_source_is_the_checkout_runtime_package_here() -> None:
 def test_code_asset_has_the_runtime_package_at_its_root(synthesized: Synthesized) -> None:
     # Given the staged assets of the synthesized app
     code_assets = [p for p in synthesized.outdir.glob("asset.*") if (p / "runtime").is_dir()]
-    # Then exactly one holds `runtime/` at its root, so runtime.upload.handler resolves
+    # Then exactly one holds `runtime/` at its root, so runtime.handlers.upload.handler resolves
     assert len(code_assets) == 1
     staged = code_assets[0] / "runtime"
     for module in ("upload", "status", "results", "processor", "sweeper"):
@@ -62,4 +62,4 @@ def test_prune_drops_what_the_lambda_runtime_already_ships(tmp_path: Path) -> No
 @pytest.mark.parametrize("handler", ["upload", "status", "results", "processor", "sweeper"])
 def test_every_contract_handler_module_exists(handler: str) -> None:
     # Given the handler table of docs/ARCHITECTURE.md / Then the module is in the asset source
-    assert (runtime_source_dir() / f"{handler}.py").is_file()
+    assert (runtime_source_dir() / "handlers" / f"{handler}.py").is_file()

@@ -10,7 +10,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
 
 from financial_pipeline import FinancialPipeline
-from financial_pipeline._defaults import INCOMING_SAFETY_EXPIRATION_DAYS, MAX_UPLOAD_URL_TTL_DAYS
+from financial_pipeline._defaults import (
+    INCOMING_SAFETY_EXPIRATION_DAYS,
+    MAX_UPLOAD_URL_TTL_DAYS,
+    QUARANTINE_EXPIRATION_DAYS,
+)
+from financial_pipeline.contract import QUARANTINE_PREFIX
 
 from .conftest import logical_id, resources
 
@@ -128,6 +133,15 @@ def test_r10_incomplete_multipart_uploads_are_aborted_after_1_day(prod: Template
     assert "ExpirationInDays" not in rule
 
 
+def test_quarantined_files_are_kept_30_days_for_inspection(prod: Template) -> None:
+    # Given the rule for files no job processed (moved to quarantine/, never deleted outright)
+    rule = _lifecycle_by_id(prod)["ExpireQuarantinedFiles"]
+    # Then they are deleted after 30 days, and only under quarantine/
+    assert rule["Prefix"] == "quarantine/" == QUARANTINE_PREFIX
+    assert rule["ExpirationInDays"] == QUARANTINE_EXPIRATION_DAYS == 30
+    assert rule["Status"] == "Enabled"
+
+
 def test_upload_bucket_is_not_versioned_by_design(prod: Template) -> None:
     # Given / When / Then: versioning would keep copies that defeat R10 (see Storage)
     assert "VersioningConfiguration" not in _upload_bucket(prod)["Properties"]
@@ -188,6 +202,26 @@ def test_jobs_table_has_ttl_pitr_and_keys_only_by_status_index(prod: Template) -
             ],
         },
     )
+
+
+def test_dev_empties_both_buckets_so_that_cdk_destroy_can_delete_them(dev: Template) -> None:
+    # Given dev (removalPolicy destroy): a bucket that holds objects cannot be deleted, and the
+    # access-log bucket always holds some
+    buckets = resources(dev, "AWS::S3::Bucket")
+    emptied = {
+        r["Properties"]["BucketName"]["Ref"]
+        for r in resources(dev, "Custom::S3AutoDeleteObjects").values()
+    }
+    # Then each bucket is emptied by CDK's auto-delete custom resource before deletion
+    assert emptied == set(buckets)
+    assert {"Key": "aws-cdk:auto-delete-objects", "Value": "true"} in _upload_bucket(dev)[
+        "Properties"
+    ]["Tags"]
+
+
+def test_prod_never_empties_a_bucket(prod: Template) -> None:
+    # Given prod (removalPolicy retain) / Then no custom resource may delete objects
+    assert resources(prod, "Custom::S3AutoDeleteObjects") == {}
 
 
 def test_prod_retains_data_and_dev_destroys_it(prod: Template, dev: Template) -> None:

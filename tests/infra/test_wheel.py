@@ -111,11 +111,11 @@ def test_r22_r19_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(tmp_pat
     assert Path(result["package"]).is_relative_to(site)
     assert Path(result["runtime"]).is_relative_to(site)
     assert result["handlers"] == [
-        "runtime.processor.handler",
-        "runtime.results.handler",
-        "runtime.status.handler",
-        "runtime.sweeper.handler",
-        "runtime.upload.handler",
+        "runtime.handlers.processor.handler",
+        "runtime.handlers.results.handler",
+        "runtime.handlers.status.handler",
+        "runtime.handlers.sweeper.handler",
+        "runtime.handlers.upload.handler",
     ]
     # And the code asset holds the runtime package at its root
     code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]

@@ -1,17 +1,18 @@
-"""A plain HTTP client of the local API and generated CSV files, for the local-stack tests."""
+"""A plain HTTP client of the local API, unique symbols and (from `bench.generate`) CSV files,
+for the local-pipeline tests."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import requests
 
-FINAL = {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "EXPIRED"}
+from bench.generate import make_rows, render_csv
+from runtime.contract import FINAL_STATUSES
+
+__all__ = ["Api", "handler", "make_rows", "render_csv", "unique_symbol"]
 
 
 class Api:
@@ -46,7 +47,7 @@ class Api:
             response = self.get(f"/status/{job_id}")
             assert response.status_code == 200, response.text
             job: dict[str, Any] = response.json()
-            if job["status"] in FINAL:
+            if job["status"] in FINAL_STATUSES:
                 return job
             assert time.monotonic() < deadline, f"job still {job['status']}"
             time.sleep(0.2)
@@ -68,26 +69,11 @@ class Api:
                 return rows, pages
 
 
+def handler(function: str) -> str:
+    """The template's ``Handler`` of ``function`` (upload, status, results, processor, sweeper)."""
+    return f"runtime.handlers.{function}.handler"
+
+
 def unique_symbol(prefix: str = "T") -> str:
-    """Symbols are unique per test: the in-process backend outlives one module's stack."""
+    """Symbols are unique per test: the in-process backend outlives one module's pipeline."""
     return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
-
-
-def make_rows(symbol: str, count: int) -> list[tuple[str, Decimal, int, str]]:
-    """Rows with exact, varied prices and canonical timestamps one millisecond apart."""
-    rows = []
-    for i in range(count):
-        price = Decimal(f"{100 + i % 97}.{(i * 7919) % 1000000:06d}")
-        seconds, millis = divmod(i, 1000)
-        minutes, seconds = divmod(seconds, 60)
-        timestamp = f"2024-03-01T10:{minutes:02d}:{seconds:02d}.{millis * 1000:06d}Z"
-        rows.append((symbol, price, i * 3, timestamp))
-    return rows
-
-
-def render_csv(rows: list[tuple[Any, ...]], header: tuple[str, ...] = ()) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header or ("symbol", "price", "volume", "timestamp"))
-    writer.writerows(rows)
-    return buffer.getvalue().encode()

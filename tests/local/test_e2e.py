@@ -1,4 +1,4 @@
-"""The pipeline end to end on the local stack: HTTP API, presigned POST, S3 event, processor."""
+"""The pipeline end to end, run locally: HTTP API, presigned POST, S3 event, processor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import requests
 from local_api import Api, make_rows, render_csv, unique_symbol
 
-from local.stack import LocalStack
+from local.pipeline import LocalPipeline
 
 
 def test_r1_r2_r3_r9_every_uploaded_row_reads_back_exactly_through_paginated_results(
@@ -65,24 +65,24 @@ def test_r2_bad_rows_are_counted_and_reported(api: Api) -> None:
     ]
 
 
-def test_r9_s3_event_delivered_twice_changes_nothing(stack: LocalStack, api: Api) -> None:
+def test_r9_s3_event_delivered_twice_changes_nothing(pipeline: LocalPipeline, api: Api) -> None:
     # Given an emulator that delivers every S3 event twice (S3 promises at least once)
     symbol = unique_symbol()
     rows = make_rows(symbol, 300)
-    processor = stack.functions[stack.notifications[0].function_logical_id]
-    assert stack.lambdas is not None
-    before = stack.lambdas.invocations[processor.logical_id]
-    stack.duplicate_s3_events = True
+    processor = pipeline.functions[pipeline.notifications[0].function_logical_id]
+    assert pipeline.lambdas is not None
+    before = pipeline.lambdas.invocations[processor.logical_id]
+    pipeline.duplicate_s3_events = True
     try:
         # When a file is uploaded and both deliveries have run
         job_id = api.upload(render_csv(rows))
         api.wait(job_id)
-        assert stack.lambdas.wait_idle(60)
+        assert pipeline.lambdas.wait_idle(60)
     finally:
-        stack.duplicate_s3_events = False
+        pipeline.duplicate_s3_events = False
 
     # Then the processor ran twice, and the job and the stored rows are those of one run
-    assert stack.lambdas.invocations[processor.logical_id] - before == 2
+    assert pipeline.lambdas.invocations[processor.logical_id] - before == 2
     job = api.wait(job_id)
     assert job["status"] == "COMPLETED"
     assert job["rows"] == {"total": 300, "accepted": 300, "rejected": 0, "duplicates": 0}

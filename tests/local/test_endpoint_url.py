@@ -1,4 +1,4 @@
-"""`--endpoint-url`: the local stack on an S3/DynamoDB/SQS endpoint that someone already runs."""
+"""`--endpoint-url`: the local pipeline on an S3/DynamoDB/SQS endpoint that someone already runs."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ from typing import Any
 from local_api import Api, make_rows, render_csv, unique_symbol
 from moto.server import ThreadedMotoServer
 
-from local.stack import LocalStack
-from local.synth import SynthesizedStack
+from local.pipeline import LocalPipeline
 
 
-def test_pipeline_runs_against_an_existing_endpoint(synthesized: SynthesizedStack) -> None:
-    # Given a moto server that the local stack did not start
+def test_pipeline_runs_against_an_existing_endpoint() -> None:
+    # Given a moto server that the local pipeline did not start
     backend = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     backend.start()
     host, port = backend.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    stack = LocalStack(
-        synthesized.template,
-        stack_name=synthesized.stack_name,
-        region=synthesized.region,
-        port=0,
-        endpoint_url=endpoint,
-    )
+    pipeline = LocalPipeline.from_synthesized("dev", port=0, endpoint_url=endpoint)
     try:
-        stack.start()
-        api = Api(stack.url)
+        pipeline.start()
+        api = Api(pipeline.url)
         symbol = unique_symbol("E")
 
         # When a file is uploaded through the local API
@@ -40,7 +33,7 @@ def test_pipeline_runs_against_an_existing_endpoint(synthesized: SynthesizedStac
         assert created["upload"]["url"].startswith(endpoint + "/")
         assert job["status"] == "COMPLETED"
         assert job["rows"]["accepted"] == 20
-        assert stack.endpoint_url == endpoint
+        assert pipeline.endpoint_url == endpoint
     finally:
-        stack.stop()
+        pipeline.stop()
         backend.stop()

@@ -1,4 +1,4 @@
-"""The `fpipe` command-line client against the local stack, and its AWS signing."""
+"""The `fpipe` command-line client against the local pipeline, and its AWS signing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from local_api import make_rows, render_csv, unique_symbol
 from fpipe.cli import main
 from fpipe.client import Client, SigV4Auth, aws_region
 from fpipe.output import ProgressBar, table
-from local.stack import LocalStack
+from local.pipeline import LocalPipeline
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -24,7 +24,7 @@ def _run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_r1_r2_upload_wait_then_results_all_follows_every_page(
-    stack: LocalStack, tmp_path: Path
+    pipeline: LocalPipeline, tmp_path: Path
 ) -> None:
     # Given a CSV file of 450 rows
     symbol = unique_symbol("F")
@@ -33,10 +33,10 @@ def test_r1_r2_upload_wait_then_results_all_follows_every_page(
     file.write_bytes(render_csv(rows))
 
     # When it is uploaded with --wait, then read back with --all in pages of 100
-    code, out, err = _run("--api", stack.url, "--json", "upload", str(file), "--wait")
+    code, out, err = _run("--api", pipeline.url, "--json", "upload", str(file), "--wait")
     job = json.loads(out)
     code_results, out_results, _ = _run(
-        "--api", stack.url, "--json", "results", symbol, "--limit", "100", "--all"
+        "--api", pipeline.url, "--json", "results", symbol, "--limit", "100", "--all"
     )
 
     # Then the job completed, both bars were drawn, and every row came back exactly
@@ -56,17 +56,17 @@ def test_r1_r2_upload_wait_then_results_all_follows_every_page(
     assert got == rows
 
 
-def test_status_and_results_print_tables(stack: LocalStack, tmp_path: Path) -> None:
+def test_status_and_results_print_tables(pipeline: LocalPipeline, tmp_path: Path) -> None:
     # Given a processed upload
     symbol = unique_symbol("G")
     file = tmp_path / "t.csv"
     file.write_bytes(render_csv(make_rows(symbol, 3)))
-    _, job_id, _ = _run("--api", stack.url, "--json", "upload", str(file), "--wait")
+    _, job_id, _ = _run("--api", pipeline.url, "--json", "upload", str(file), "--wait")
     job_id = json.loads(job_id)["jobId"]
 
     # When status and the first page of results are printed as tables
-    status_code, status_out, _ = _run("--api", stack.url, "status", job_id)
-    results_code, results_out, err = _run("--api", stack.url, "results", symbol, "--limit", "2")
+    status_code, status_out, _ = _run("--api", pipeline.url, "status", job_id)
+    results_code, results_out, err = _run("--api", pipeline.url, "results", symbol, "--limit", "2")
 
     # Then the tables show the job and the page, and the next page is pointed at
     assert status_code == 0
@@ -79,9 +79,9 @@ def test_status_and_results_print_tables(stack: LocalStack, tmp_path: Path) -> N
     assert "more rows" in err
 
 
-def test_fails_api_error_prints_code_and_correlation_id(stack: LocalStack) -> None:
+def test_fails_r5_api_error_prints_code_and_correlation_id(pipeline: LocalPipeline) -> None:
     # When the status of a malformed job id is asked
-    code, _, err = _run("--api", stack.url, "status", "not-a-job")
+    code, _, err = _run("--api", pipeline.url, "status", "not-a-job")
 
     # Then the command fails with the API's error and its correlation id
     assert code == 1
@@ -89,9 +89,9 @@ def test_fails_api_error_prints_code_and_correlation_id(stack: LocalStack) -> No
     assert "correlation id" in err
 
 
-def test_fails_upload_of_a_missing_file(stack: LocalStack, tmp_path: Path) -> None:
+def test_fails_upload_of_a_missing_file(pipeline: LocalPipeline, tmp_path: Path) -> None:
     # When a file that does not exist is uploaded
-    code, _, err = _run("--api", stack.url, "upload", str(tmp_path / "none.csv"))
+    code, _, err = _run("--api", pipeline.url, "upload", str(tmp_path / "none.csv"))
 
     # Then nothing is sent and the command says why
     assert code == 2
@@ -144,7 +144,7 @@ def test_table_and_progress_bar_render_plain_text() -> None:
     assert text.splitlines() == ["a    bb", "---  --", "1    2", "333  4"]
 
 
-def test_fails_unreachable_api_says_how_to_start_the_local_stack(
+def test_fails_unreachable_api_says_how_to_start_the_local_pipeline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given FPIPE_API_URL naming a port where nothing listens

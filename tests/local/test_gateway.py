@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from local_api import Api
-from werkzeug.test import Client
+from local_api import Api, handler
+from werkzeug.test import Client, TestResponse
 
 from local.apimodel import Throttle, api_from_template
 from local.cfn import Template
 from local.gateway import ApiGateway, TokenBucket, render_template
-from local.stack import LocalStack
+from local.pipeline import LocalPipeline
 
 
-def _upload_function(stack: LocalStack) -> str:
-    assert stack.lambdas is not None
-    return stack.lambdas.by_handler("runtime.upload.handler").logical_id
+def _upload_function(pipeline: LocalPipeline) -> str:
+    assert pipeline.lambdas is not None
+    return pipeline.lambdas.by_handler(handler("upload")).logical_id
 
 
 def _assert_gateway_error(response: Any, status: int, code: str) -> str:
@@ -40,12 +41,12 @@ def _assert_gateway_error(response: Any, status: int, code: str) -> str:
     ],
 )
 def test_fails_r4_r5_invalid_upload_body_is_rejected_by_the_gateway_before_the_handler(
-    stack: LocalStack, api: Api, body: dict[str, Any]
+    pipeline: LocalPipeline, api: Api, body: dict[str, Any]
 ) -> None:
     # Given the upload handler's invocation count
-    assert stack.lambdas is not None
-    function = _upload_function(stack)
-    before = stack.lambdas.invocations[function]
+    assert pipeline.lambdas is not None
+    function = _upload_function(pipeline)
+    before = pipeline.lambdas.invocations[function]
 
     # When a body that the template's model rejects is posted
     response = api.post("/upload", json=body)
@@ -53,23 +54,53 @@ def test_fails_r4_r5_invalid_upload_body_is_rejected_by_the_gateway_before_the_h
     # Then the gateway answers 400 in the error shape of its gateway response, with a
     # correlation id, and the handler never ran
     _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
-    assert stack.lambdas.invocations[function] == before
+    assert pipeline.lambdas.invocations[function] == before
 
 
 def test_fails_r4_body_that_is_not_json_is_rejected_before_the_handler(
-    stack: LocalStack, api: Api
+    pipeline: LocalPipeline, api: Api
 ) -> None:
     # Given the upload handler's invocation count
-    assert stack.lambdas is not None
-    function = _upload_function(stack)
-    before = stack.lambdas.invocations[function]
+    assert pipeline.lambdas is not None
+    function = _upload_function(pipeline)
+    before = pipeline.lambdas.invocations[function]
 
     # When the body is not JSON
     response = api.post("/upload", data=b"{not json", headers={"Content-Type": "application/json"})
 
     # Then the gateway rejects it and the handler never ran
     _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
-    assert stack.lambdas.invocations[function] == before
+    assert pipeline.lambdas.invocations[function] == before
+
+
+def _nested(depth: int, opening: str, closing: str) -> bytes:
+    return ('{"x":' + opening * depth + closing * depth + "}").encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_nested(10_000, "[", "]"), id="arrays"),
+        pytest.param(_nested(10_000, '{"a":', "}"), id="objects"),
+    ],
+)
+def test_fails_r4_r5_body_nested_10000_levels_deep_is_rejected_by_the_gateway(
+    pipeline: LocalPipeline, api: Api, body: bytes
+) -> None:
+    # Given the upload handler's invocation count
+    assert pipeline.lambdas is not None
+    function = _upload_function(pipeline)
+    before = pipeline.lambdas.invocations[function]
+
+    # When a body nested deeper than a JSON parser recurses is posted
+    response = api.post("/upload", data=body, headers={"Content-Type": "application/json"})
+
+    # Then the gateway answers 400 in the error shape, as for any invalid body, with a
+    # correlation id, and the handler never ran
+    assert response.headers["Content-Type"] == "application/json"
+    correlation_id = _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
+    assert correlation_id == response.headers["x-amzn-RequestId"]
+    assert pipeline.lambdas.invocations[function] == before
 
 
 def test_fails_r5_unknown_route_answers_like_api_gateway(api: Api) -> None:
@@ -91,28 +122,87 @@ def test_fails_r5_handler_error_honours_the_client_correlation_id(api: Api) -> N
 
 
 def test_r1_valid_upload_reaches_the_handler_with_a_proxy_event(
-    stack: LocalStack, api: Api
+    pipeline: LocalPipeline, api: Api
 ) -> None:
     # Given the upload handler's invocation count
-    assert stack.lambdas is not None
-    function = _upload_function(stack)
-    before = stack.lambdas.invocations[function]
+    assert pipeline.lambdas is not None
+    function = _upload_function(pipeline)
+    before = pipeline.lambdas.invocations[function]
 
     # When a valid body is posted
     response = api.post("/upload", json={"fileName": "a.csv", "fileType": "csv"})
 
     # Then the handler ran once and answered 201
     assert response.status_code == 201, response.text
-    assert stack.lambdas.invocations[function] == before + 1
+    assert pipeline.lambdas.invocations[function] == before + 1
 
 
-def _front(template_body: dict[str, Any], seen: list[dict[str, Any]]) -> Client:
-    def invoke(arn: str, event: dict[str, Any]) -> dict[str, Any]:
+_OK = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+
+def _front(
+    template_body: dict[str, Any],
+    seen: list[dict[str, Any]],
+    *,
+    result: Any = _OK,
+    openapi: Callable[[str], dict[str, Any]] | None = None,
+) -> Client:
+    """The gateway of a template, with an integration that records its events and answers
+    ``result``."""
+
+    def invoke(arn: str, event: dict[str, Any]) -> Any:
         seen.append(event)
-        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+        return result
 
     api = api_from_template(Template(template_body, stack_name="test"))
-    return Client(ApiGateway(api, invoke))
+    return Client(ApiGateway(api, invoke, openapi=openapi))
+
+
+def _assert_error_shape(response: TestResponse, status: int, code: str) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.get_json()
+    assert body["error"]["code"] == code
+    assert body["correlationId"] == response.headers["X-Correlation-Id"]
+    assert body["correlationId"] == response.headers["x-amzn-RequestId"]
+
+
+def test_fails_r5_fault_inside_the_gateway_is_the_5xx_gateway_response_not_a_html_page(
+    dev_template: dict[str, Any],
+) -> None:
+    # Given a gateway whose own work (here, rendering the OpenAPI document) raises
+    def broken_document(server_url: str) -> dict[str, Any]:
+        raise RuntimeError("emulator bug")
+
+    client = _front(dev_template, [], openapi=broken_document)
+
+    # When the request reaches that code
+    response = client.get("/openapi.json")
+
+    # Then the client gets the template's DEFAULT_5XX response in the error shape
+    _assert_error_shape(response, 500, "DEFAULT_5XX")
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        pytest.param({"statusCode": 200, "headers": 5, "body": "{}"}, id="headers-not-a-map"),
+        pytest.param({"statusCode": 200, "multiValueHeaders": {"A": "b"}}, id="values-not-lists"),
+        pytest.param({"statusCode": 200, "body": {"a": 1}}, id="body-not-a-string"),
+        pytest.param({"body": "{}"}, id="no-status-code"),
+    ],
+)
+def test_fails_r5_malformed_lambda_proxy_response_is_a_502_in_the_error_shape(
+    dev_template: dict[str, Any], result: dict[str, Any]
+) -> None:
+    # Given an integration that answers what API Gateway cannot map to an HTTP response
+    client = _front(dev_template, [], result=result)
+
+    # When it is called
+    response = client.get("/results/AAPL")
+
+    # Then API Gateway's 502 comes back in the error shape
+    _assert_error_shape(response, 502, "API_CONFIGURATION_ERROR")
 
 
 def test_r3_proxy_event_has_the_rest_v1_shape(dev_template: dict[str, Any]) -> None:
@@ -179,7 +269,7 @@ def test_r6_token_bucket_serves_the_burst_then_refills_at_the_rate() -> None:
     assert bucket.take() is False
 
 
-def test_dev_template_api_is_read_from_the_template(dev_template: dict[str, Any]) -> None:
+def test_r29_api_is_read_from_the_template(dev_template: dict[str, Any]) -> None:
     # When the REST API is read from the dev template
     api = api_from_template(Template(dev_template, stack_name="test"))
 

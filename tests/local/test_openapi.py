@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from financial_pipeline import api_schema
 from financial_pipeline.openapi import DOCUMENT_PATH, build_document, render
-from local.stack import LocalStack
+from local.pipeline import LocalPipeline
 
 CHECKS = [
     not_a_server_error,
@@ -51,12 +51,12 @@ def test_document_is_valid_openapi_built_from_the_gateway_models() -> None:
         assert component == {k: v for k, v in schema.items() if k != "$schema"}
 
 
-def test_r4_gateway_models_match_the_document(stack: LocalStack) -> None:
+def test_r4_gateway_models_match_the_document(pipeline: LocalPipeline) -> None:
     # Given the upload route's model in the synthesized template
-    assert stack.gateway is not None
+    assert pipeline.gateway is not None
     route = next(
         r
-        for r in stack.gateway.api.routes
+        for r in pipeline.gateway.api.routes
         if (r.http_method, r.resource_path) == ("POST", "/upload")
     )
 
@@ -68,11 +68,11 @@ def test_r4_gateway_models_match_the_document(stack: LocalStack) -> None:
     )
 
 
-def test_local_stack_serves_the_document_with_its_own_server(api: Api) -> None:
-    # When /openapi.json is fetched from the local stack
+def test_local_pipeline_serves_the_document_with_its_own_server(api: Api) -> None:
+    # When /openapi.json is fetched from the local pipeline
     response = api.get("/openapi.json")
 
-    # Then it is the document, pointing at the local stack, without AWS auth
+    # Then it is the document, pointing at the local pipeline, without AWS auth
     assert response.status_code == 200
     document = response.json()
     assert document["servers"] == [{"url": api.url}]
@@ -81,8 +81,8 @@ def test_local_stack_serves_the_document_with_its_own_server(api: Api) -> None:
 
 
 @pytest.fixture(scope="module")
-def openapi_schema(stack: LocalStack) -> Any:
-    return schemathesis.openapi.from_url(f"{stack.url}/openapi.json")
+def openapi_schema(pipeline: LocalPipeline) -> Any:
+    return schemathesis.openapi.from_url(f"{pipeline.url}/openapi.json")
 
 
 @pytest.mark.parametrize(
@@ -90,12 +90,12 @@ def openapi_schema(stack: LocalStack) -> Any:
     [("POST", "/upload"), ("GET", "/status/{jobId}"), ("GET", "/results/{symbol}")],
 )
 def test_r4_r5_api_conforms_to_its_openapi_document(
-    stack: LocalStack, openapi_schema: Any, method: str, path: str
+    pipeline: LocalPipeline, openapi_schema: Any, method: str, path: str
 ) -> None:
     # Given requests generated from the served document for one operation (a fixed number)
     operation = openapi_schema[path][method]
-    assert stack.gateway is not None
-    served_before = stack.gateway.requests_served
+    assert pipeline.gateway is not None
+    served_before = pipeline.gateway.requests_served
 
     @given(case=operation.as_strategy())
     @settings(
@@ -106,12 +106,12 @@ def test_r4_r5_api_conforms_to_its_openapi_document(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
-        # When each is sent to the local stack
+        # When each is sent to the local pipeline
         # Then there is no 5xx and the response matches the documented status, type and schema
         case.call_and_validate(checks=CHECKS)
 
     check()
-    assert stack.gateway.requests_served - served_before >= 10
+    assert pipeline.gateway.requests_served - served_before >= 10
 
 
 def test_r5_error_bodies_of_the_gateway_match_the_error_schema(api: Api) -> None:

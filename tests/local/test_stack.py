@@ -1,4 +1,4 @@
-"""The local stack brings up what the template describes, with the template's semantics."""
+"""The local pipeline brings up what the template describes, with the template's semantics."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
+from local_api import handler
 
+from local import synth
 from local.cfn import Template, TemplateError
-from local.lambdas import LambdaService, functions_from_template
-from local.stack import LocalStack, schedule_seconds, schedules_from_template
+from local.lambdas import LambdaService
+from local.pipeline import LocalPipeline
 from local.synth import _source_key, synthesize_cached
 
 
@@ -25,16 +27,16 @@ def _resource_id(template: dict[str, Any], type_: str, contains: str) -> str:
 
 
 def test_r11_tables_have_the_template_keys_index_and_ttl(
-    stack: LocalStack, dev_template: dict[str, Any]
+    pipeline: LocalPipeline, dev_template: dict[str, Any]
 ) -> None:
     # Given the dev template's two tables
     results_id = _resource_id(dev_template, "AWS::DynamoDB::GlobalTable", "Results")
     jobs_id = _resource_id(dev_template, "AWS::DynamoDB::GlobalTable", "Jobs")
-    ddb = stack.clients.dynamodb
+    ddb = pipeline.clients.dynamodb
 
     # When the local tables are described
-    results = ddb.describe_table(TableName=stack.template.physical_name(results_id))["Table"]
-    jobs_name = stack.template.physical_name(jobs_id)
+    results = ddb.describe_table(TableName=pipeline.template.physical_name(results_id))["Table"]
+    jobs_name = pipeline.template.physical_name(jobs_id)
     jobs = ddb.describe_table(TableName=jobs_name)["Table"]
     ttl = ddb.describe_time_to_live(TableName=jobs_name)["TimeToLiveDescription"]
 
@@ -50,12 +52,12 @@ def test_r11_tables_have_the_template_keys_index_and_ttl(
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 
 
-def test_r9_bucket_notification_keeps_the_template_filter(stack: LocalStack) -> None:
+def test_r9_bucket_notification_keeps_the_template_filter(pipeline: LocalPipeline) -> None:
     # Given the upload bucket of the template's S3 notification
-    (notification,) = stack.notifications
+    (notification,) = pipeline.notifications
 
     # When its notification configuration is read back from the emulated S3
-    config = stack.clients.s3.get_bucket_notification_configuration(Bucket=notification.bucket)
+    config = pipeline.clients.s3.get_bucket_notification_configuration(Bucket=notification.bucket)
 
     # Then object-created events under incoming/*.csv go to the poller's queue
     (queue_config,) = config["QueueConfigurations"]
@@ -66,35 +68,35 @@ def test_r9_bucket_notification_keeps_the_template_filter(stack: LocalStack) -> 
     assert not notification.matches("processed/a.csv")
 
 
-def test_functions_get_the_template_environment_with_references_resolved(
-    stack: LocalStack,
+def test_r12_r13_functions_get_the_template_environment_with_references_resolved(
+    pipeline: LocalPipeline,
 ) -> None:
     # Given the functions read from the template
-    specs = {spec.handler: spec for spec in stack.functions.values()}
+    specs = {spec.handler: spec for spec in pipeline.functions.values()}
 
     # Then the five handlers of the contract are there, inline CDK providers are not
     assert set(specs) == {
-        "runtime.upload.handler",
-        "runtime.status.handler",
-        "runtime.results.handler",
-        "runtime.processor.handler",
-        "runtime.sweeper.handler",
+        handler("upload"),
+        handler("status"),
+        handler("results"),
+        handler("processor"),
+        handler("sweeper"),
     }
     # And Ref/GetAtt resolve to the local resources
-    processor = specs["runtime.processor.handler"]
-    env = specs["runtime.sweeper.handler"].environment
+    processor = specs[handler("processor")]
+    env = specs[handler("sweeper")].environment
     assert env["PROCESSOR_FUNCTION_NAME"] == processor.name
-    buckets = stack.clients.s3.list_buckets()["Buckets"]
+    buckets = pipeline.clients.s3.list_buckets()["Buckets"]
     assert env["BUCKET_NAME"] in {b["Name"] for b in buckets}
-    tables = stack.clients.dynamodb.list_tables()["TableNames"]
+    tables = pipeline.clients.dynamodb.list_tables()["TableNames"]
     assert {env["JOBS_TABLE_NAME"], env["RESULTS_TABLE_NAME"]} <= set(tables)
 
 
 def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failure_queue(
-    stack: LocalStack,
+    pipeline: LocalPipeline,
 ) -> None:
     # Given the template's processor with code that always fails
-    processor = stack.lambdas.by_handler("runtime.processor.handler")  # type: ignore[union-attr]
+    processor = pipeline.lambdas.by_handler(handler("processor"))  # type: ignore[union-attr]
     assert processor.max_retries == 2
     assert processor.on_failure_queue_url is not None
     calls: list[dict[str, Any]] = []
@@ -105,7 +107,7 @@ def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failur
 
     service = LambdaService(
         {processor.logical_id: processor},
-        send_to_queue=lambda url, body: stack.clients.sqs.send_message(
+        send_to_queue=lambda url, body: pipeline.clients.sqs.send_message(
             QueueUrl=url, MessageBody=body
         ),
         retry_delays=(0.01,),
@@ -121,7 +123,7 @@ def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failur
 
     # Then it ran three times and its record reached the template's failure queue
     assert len(calls) == 3
-    messages = stack.clients.sqs.receive_message(
+    messages = pipeline.clients.sqs.receive_message(
         QueueUrl=processor.on_failure_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5
     )["Messages"]
     records = [json.loads(m["Body"]) for m in messages]
@@ -132,39 +134,27 @@ def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failur
 
 
 def test_sweeper_redrive_reaches_the_processor_through_the_lambda_invoke_api(
-    stack: LocalStack,
+    pipeline: LocalPipeline,
 ) -> None:
     # Given a boto3 Lambda client configured as the handlers' clients are
-    assert stack.lambdas is not None
-    processor = stack.lambdas.by_handler("runtime.processor.handler")
-    before = stack.lambdas.invocations[processor.logical_id]
+    assert pipeline.lambdas is not None
+    processor = pipeline.lambdas.by_handler(handler("processor"))
+    before = pipeline.lambdas.invocations[processor.logical_id]
     client = boto3.client("lambda")
 
     # When an asynchronous invocation of the processor is requested by name
     answer = client.invoke(
         FunctionName=processor.name, InvocationType="Event", Payload=b'{"Records": []}'
     )
-    assert stack.lambdas.wait_idle(30)
+    assert pipeline.lambdas.wait_idle(30)
 
     # Then the local runtime accepted and ran it
     assert answer["StatusCode"] == 202
-    assert stack.lambdas.invocations[processor.logical_id] == before + 1
+    assert pipeline.lambdas.invocations[processor.logical_id] == before + 1
 
 
-def test_sweeper_runs_on_the_template_schedule(dev_template: dict[str, Any]) -> None:
-    # When the schedules are read from the dev template
-    (schedule,) = schedules_from_template(Template(dev_template, stack_name="t"))
-
-    # Then the sweeper runs every five minutes
-    specs = functions_from_template(Template(dev_template, stack_name="t"))
-    assert specs[schedule.function_logical_id].handler == "runtime.sweeper.handler"
-    assert schedule.period_seconds == 300
-    assert schedule_seconds("rate(1 hour)") == 3600
-    assert schedule_seconds("cron(0 12 * * ? *)") is None
-
-
-def test_intrinsic_functions_resolve_to_local_values() -> None:
-    # Given a template with references of every kind the local stack resolves
+def test_r29_intrinsic_functions_resolve_to_local_values() -> None:
+    # Given a template with references of every kind the local pipeline resolves
     template = Template(
         {
             "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
@@ -205,3 +195,58 @@ def test_cached_template_is_reused_while_its_sources_are_unchanged(tmp_path: Pat
     assert synthesized.stack_name == "S"
     assert synthesized.template == {"Resources": {}}
     assert _source_key("prod") != key
+
+
+def _copy_of_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in checkout with one file of each kind the template may depend on."""
+    for relative in (
+        "app.py",
+        "cdk.json",
+        "financial_pipeline/api.py",
+        "infra/config.py",
+        "runtime/contract.py",
+        "runtime/handlers/upload.py",
+    ):
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# {relative}\n")
+    monkeypatch.setattr(synth, "ROOT", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("infra/config.py", id="app-package"),
+        pytest.param("runtime/contract.py", id="contract-read-at-synth"),
+        pytest.param("financial_pipeline/api.py", id="construct-library"),
+        pytest.param("app.py", id="app"),
+        pytest.param("cdk.json", id="context"),
+    ],
+)
+def test_cached_template_is_refreshed_when_a_source_of_the_template_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # Given the cache key of a checkout
+    _copy_of_sources(tmp_path, monkeypatch)
+    before = _source_key("dev")
+
+    # When one source of the template changes
+    with (tmp_path / source).open("a") as file:
+        file.write("# changed\n")
+
+    # Then the key changes, so the cached template is not reused
+    assert _source_key("dev") != before
+
+
+def test_cached_template_is_kept_when_only_lambda_code_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the cache key of a checkout
+    _copy_of_sources(tmp_path, monkeypatch)
+    before = _source_key("dev")
+
+    # When a handler changes (the local pipeline imports it from the checkout)
+    (tmp_path / "runtime/handlers/upload.py").write_text("# changed\n")
+
+    # Then the cached template stays valid
+    assert _source_key("dev") == before

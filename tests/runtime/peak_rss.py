@@ -2,9 +2,10 @@
 
     .venv/bin/python tests/runtime/peak_rss.py --mb 200
 
-Starts `moto_server` in its own process (S3 and the jobs table), uploads a generated file of
-distinct keys (the duplicate index's worst case), then runs `runtime.processor.handler` in a
-fresh child process and prints that child's `ru_maxrss`. By default the child acknowledges
+Starts `moto_server` in its own process (with the template's bucket and tables, as the runtime
+tests provision them), uploads a generated file of distinct keys (the duplicate index's worst
+case), then runs `runtime.handlers.processor.handler` in a fresh child process and prints that
+child's `ru_maxrss`. By default the child acknowledges
 BatchWriteItem calls with a botocore hook instead of sending them, because moto would have to
 hold millions of items (in its own process) and takes hours to accept them; the write path's
 memory is bounded by the batches in flight either way. `--real-writes` sends them to moto.
@@ -31,15 +32,9 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import json, os, resource, sys, time
 from types import SimpleNamespace
-from runtime import clients, processor
-
-class Context:
-    function_name = "processor"
-    memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:processor"
-    aws_request_id = "peak-rss"
-    def get_remaining_time_in_millis(self):
-        return 900_000
+from local.context import LambdaContext
+from runtime import clients
+from runtime.handlers import processor
 
 if os.environ.get("STUB_WRITES") == "1":
     def acknowledge(**_):
@@ -48,7 +43,8 @@ if os.environ.get("STUB_WRITES") == "1":
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.monotonic()
-result = processor.handler(json.loads(sys.argv[1]), Context())
+context = LambdaContext(function_name="processor", timeout_seconds=900, aws_request_id="peak-rss")
+result = processor.handler(json.loads(sys.argv[1]), context)
 print(json.dumps({
     "seconds": round(time.monotonic() - started, 1),
     "rss_before_kb": before,
@@ -112,14 +108,15 @@ def main() -> None:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ["MAX_UPLOAD_BYTES"] = str((args.mb + 10) * 1024 * 1024)
         from runtime import clients
-        from runtime.jobs import JobStore, utc_now
+        from runtime.dal.jobs import JobStore, utc_now
+        from runtime.dal.objects import upload_key
 
         clients.reset()
-        support.create_resources(clients.s3(), clients.dynamodb())
+        support.provision(endpoint)
         job_id = str(uuid.uuid4())
         now = utc_now()
         JobStore(clients.dynamodb(), support.JOBS_TABLE).create(job_id, "big.csv", now, now, 0)
-        key = f"incoming/{job_id}.csv"
+        key = upload_key(job_id)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "big.csv"
             rows = _write_file(path, args.mb)

@@ -6,6 +6,7 @@ with the conftest.py of other test directories.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -18,10 +19,11 @@ from typing import Any
 
 import pytest
 
-BUCKET = "test-uploads"
-JOBS_TABLE = "test-jobs"
-RESULTS_TABLE = "test-results"
-MAX_UPLOAD_BYTES = 1_000_000
+from local import backend
+from local.cfn import Template
+from local.context import LambdaContext
+from local.lambdas import functions_from_template
+from local.synth import SynthesizedStack, synthesize_cached
 
 # Powertools reads these when a runtime module is imported; harmless for other test directories.
 for _name, _value in {
@@ -32,26 +34,52 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-# The contract's variables, set only while a module's moto server runs (then restored).
+# Smaller than the construct's cap, so the size tests need no 100 MiB file.
+MAX_UPLOAD_BYTES = 1_000_000
+TEST_OVERRIDES = {"MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "WRITE_CONCURRENCY": "4"}
+
+
+@functools.cache
+def synthesized() -> SynthesizedStack:
+    """The dev stack's template (cached in cdk.out/local while its sources are unchanged)."""
+    return synthesize_cached("dev")
+
+
+def template() -> Template:
+    stack = synthesized()
+    return Template(stack.template, stack_name=stack.stack_name, region=stack.region)
+
+
+@functools.cache
+def function_environment() -> dict[str, str]:
+    """What the construct sets on the functions (every function's variables merged), with the
+    test overrides; Powertools' own settings stay the test ones above."""
+    merged: dict[str, str] = {}
+    for spec in functions_from_template(template()).values():
+        merged.update(spec.environment)
+    merged = {k: v for k, v in merged.items() if not k.startswith("POWERTOOLS_")}
+    return {**merged, **TEST_OVERRIDES}
+
+
+REGION = synthesized().region
+BUCKET = function_environment()["BUCKET_NAME"]
+JOBS_TABLE = function_environment()["JOBS_TABLE_NAME"]
+RESULTS_TABLE = function_environment()["RESULTS_TABLE_NAME"]
+PROCESSOR_FUNCTION_NAME = function_environment()["PROCESSOR_FUNCTION_NAME"]
+
+# Set only while a module's moto server runs (then restored).
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_REGION": "eu-west-1",
-    "ENVIRONMENT": "test",
-    "BUCKET_NAME": BUCKET,
-    "JOBS_TABLE_NAME": JOBS_TABLE,
-    "RESULTS_TABLE_NAME": RESULTS_TABLE,
-    "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-    "UPLOAD_URL_TTL_SECONDS": "900",
-    "REPORT_URL_TTL_SECONDS": "300",
-    "JOB_TTL_DAYS": "30",
-    "PROCESSOR_FUNCTION_NAME": "test-processor",
-    "PROCESSOR_TIMEOUT_SECONDS": "300",
-    "PROCESSOR_MAX_RETRIES": "2",
-    "WRITE_CONCURRENCY": "4",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    **function_environment(),
 }
+
+
+def context(remaining_ms: int | None = None) -> LambdaContext:
+    return LambdaContext(function_name="test-function", region=REGION, remaining_ms=remaining_ms)
 
 
 def _free_port() -> int:
@@ -60,40 +88,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def create_resources(s3: Any, dynamodb: Any) -> None:
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    dynamodb.create_table(
-        TableName=JOBS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "jobId", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "updatedAt", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "ByStatus",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    dynamodb.create_table(
-        TableName=RESULTS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "symbol", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "symbol", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-    )
+def provision(endpoint: str) -> None:
+    """The template's buckets, tables and queues, created by the local backend."""
+    stack_template = template()
+    backend.provision(stack_template, backend.Clients(endpoint, stack_template.region))
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +123,7 @@ def moto_endpoint() -> Iterator[str]:
         urllib.request.urlopen(
             urllib.request.Request(endpoint + "/moto-api/reset", method="POST"), timeout=30
         ).close()
-        create_resources(clients.s3(), clients.dynamodb())
+        provision(endpoint)
         yield endpoint
     finally:
         clients.reset()
@@ -136,21 +134,6 @@ def moto_endpoint() -> Iterator[str]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class FakeContext:
-    """The attributes Powertools reads from a Lambda context, with a controllable clock."""
-
-    function_name = "test-function"
-    memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
-
-    def __init__(self, remaining_ms: int = 300_000) -> None:
-        self.remaining_ms = remaining_ms
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def api_event(
@@ -196,7 +179,7 @@ def s3_event(key: str, etag: str, bucket: str = BUCKET) -> dict[str, Any]:
             {
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
-                "awsRegion": "eu-west-1",
+                "awsRegion": REGION,
                 "eventName": "ObjectCreated:Post",
                 "s3": {
                     "bucket": {"name": bucket},
@@ -231,12 +214,12 @@ class Pipeline:
         return clients.dynamodb()
 
     def create_job(self, file_name: str = "trades.csv", **extra: Any) -> dict[str, Any]:
-        from runtime import upload
+        from runtime.handlers import upload
 
         event = api_event(
             "POST", "/upload", "/upload", body={"fileName": file_name, "fileType": "csv", **extra}
         )
-        response = upload.handler(event, FakeContext())
+        response = upload.handler(event, context())
         assert response["statusCode"] == 201, response
         return dict(body_of(response))
 
@@ -254,10 +237,12 @@ class Pipeline:
         key = upload["fields"]["key"]
         return str(self.s3.head_object(Bucket=BUCKET, Key=key)["ETag"]).strip('"')
 
-    def process(self, key: str, etag: str, context: FakeContext | None = None) -> dict[str, Any]:
-        from runtime import processor
+    def process(
+        self, key: str, etag: str, lambda_context: LambdaContext | None = None
+    ) -> dict[str, Any]:
+        from runtime.handlers import processor
 
-        result = processor.handler(s3_event(key, etag), context or FakeContext())
+        result = processor.handler(s3_event(key, etag), lambda_context or context())
         self.outcomes.append(result)
         return dict(result)
 
@@ -269,17 +254,17 @@ class Pipeline:
         return created["jobId"], self.status(created["jobId"])
 
     def status(self, job_id: str) -> dict[str, Any]:
-        from runtime import status
+        from runtime.handlers import status
 
         event = api_event(
             "GET", f"/status/{job_id}", "/status/{jobId}", path_parameters={"jobId": job_id}
         )
-        response = status.handler(event, FakeContext())
+        response = status.handler(event, context())
         assert response["statusCode"] == 200, response
         return dict(body_of(response))
 
     def job_item(self, job_id: str) -> Any:
-        from runtime.jobs import JobStore
+        from runtime.dal.jobs import JobStore
 
         return JobStore(self.dynamodb, JOBS_TABLE).get(job_id)
 
@@ -287,7 +272,9 @@ class Pipeline:
         import csv
         import io
 
-        text = self.s3.get_object(Bucket=BUCKET, Key=f"reports/{job_id}.csv")["Body"].read()
+        from runtime.dal.objects import report_key
+
+        text = self.s3.get_object(Bucket=BUCKET, Key=report_key(job_id))["Body"].read()
         return list(csv.reader(io.StringIO(text.decode("utf-8"))))
 
     def rows_of(self, symbol: str) -> list[dict[str, str]]:

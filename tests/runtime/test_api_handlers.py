@@ -7,14 +7,14 @@ import json
 import uuid
 
 import pytest
-from runtime_support import MAX_UPLOAD_BYTES, FakeContext, api_event, body_of
+from runtime_support import MAX_UPLOAD_BYTES, TEST_ENV, api_event, body_of, context
 
-from runtime import status, upload
+from runtime.handlers import status, upload
 
 
 def _upload(body, headers=None):
     return upload.handler(
-        api_event("POST", "/upload", "/upload", body=body, headers=headers), FakeContext()
+        api_event("POST", "/upload", "/upload", body=body, headers=headers), context()
     )
 
 
@@ -26,7 +26,7 @@ def _status(job_id, headers=None):
         path_parameters={"jobId": job_id},
         headers=headers,
     )
-    return status.handler(event, FakeContext())
+    return status.handler(event, context())
 
 
 def _assert_error_shape(response, status_code, code):
@@ -38,7 +38,7 @@ def _assert_error_shape(response, status_code, code):
     assert response["multiValueHeaders"]["X-Correlation-Id"] == [body["correlationId"]]
 
 
-def test_R1_upload_returns_a_presigned_post_pinned_to_the_job_key(pipeline):
+def test_r1_upload_returns_a_presigned_post_pinned_to_the_job_key(pipeline):
     # Given a valid request
     # When the upload handler runs
     response = _upload({"fileName": "trades.csv", "fileType": "csv", "contentLength": 1234})
@@ -64,9 +64,9 @@ def test_R1_upload_returns_a_presigned_post_pinned_to_the_job_key(pipeline):
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (None, "INVALID_BODY"),
-        ("{not json", "INVALID_BODY"),
-        ([], "INVALID_BODY"),
+        (None, "BAD_REQUEST_BODY"),
+        ("{not json", "BAD_REQUEST_BODY"),
+        ([], "BAD_REQUEST_BODY"),
         ({"fileType": "csv"}, "INVALID_FILE_NAME"),
         ({"fileName": "", "fileType": "csv"}, "INVALID_FILE_NAME"),
         ({"fileName": "a\nb.csv", "fileType": "csv"}, "INVALID_FILE_NAME"),
@@ -83,14 +83,24 @@ def test_R1_upload_returns_a_presigned_post_pinned_to_the_job_key(pipeline):
         ),
     ],
 )
-def test_fails_R4_upload_with_a_bad_body(pipeline, body, code):
+def test_fails_r4_upload_with_a_bad_body(pipeline, body, code):
     # Given / When a request the handler must refuse
     response = _upload(body)
     # Then 400 with the SPEC error shape
     _assert_error_shape(response, 400, code)
 
 
-def test_R5_client_correlation_id_is_honoured_on_success_and_error(pipeline):
+def test_fails_r4_body_nested_10000_levels_deep_is_a_400_bad_request_body(pipeline):
+    # Given a body nested deeper than any JSON parser's recursion limit
+    body = '{"x":' + "[" * 10_000 + "]" * 10_000 + "}"
+    # When the upload handler reads it
+    response = _upload(body, headers={"X-Correlation-Id": "deep-body-1"})
+    # Then it answers 400 in the error shape, with the client's correlation id
+    _assert_error_shape(response, 400, "BAD_REQUEST_BODY")
+    assert body_of(response)["correlationId"] == "deep-body-1"
+
+
+def test_r5_client_correlation_id_is_honoured_on_success_and_error(pipeline):
     # Given a client-sent correlation id
     headers = {"x-correlation-id": "client-abc-123"}
     # When a request succeeds and another fails
@@ -102,25 +112,25 @@ def test_R5_client_correlation_id_is_honoured_on_success_and_error(pipeline):
     assert body_of(bad)["correlationId"] == "client-abc-123"
 
 
-def test_R5_unsafe_correlation_id_is_replaced_by_the_request_id(pipeline):
+def test_r5_unsafe_correlation_id_is_replaced_by_the_request_id(pipeline):
     # Given a header that would inject into logs
     event = api_event(
         "POST", "/upload", "/upload", body={"fileName": "a"}, headers={"X-Correlation-Id": "a\nb"}
     )
     # When the request fails
-    response = upload.handler(event, FakeContext())
+    response = upload.handler(event, context())
     # Then the API Gateway request id is used instead
     assert body_of(response)["correlationId"] == event["requestContext"]["requestId"]
 
 
-def test_fails_R5_unknown_route_with_the_error_shape(pipeline):
+def test_fails_r5_unknown_route_with_the_error_shape(pipeline):
     # Given a path the function does not serve
     event = api_event("GET", "/nope", "/nope")
     # When / Then 404 in the SPEC shape
-    _assert_error_shape(upload.handler(event, FakeContext()), 404, "NOT_FOUND")
+    _assert_error_shape(upload.handler(event, context()), 404, "NOT_FOUND")
 
 
-def test_R2_status_of_a_finished_job_has_counts_and_a_report_link(pipeline, symbol):
+def test_r2_status_of_a_finished_job_has_counts_and_a_report_link(pipeline, symbol):
     # Given a job with one good and one bad row
     data = f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n{symbol},x,1,2024-01-02\n"
     job_id, _ = pipeline.run(data.encode())
@@ -136,7 +146,7 @@ def test_R2_status_of_a_finished_job_has_counts_and_a_report_link(pipeline, symb
         {"code": "INVALID_PRICE", "message": "1 row(s) rejected", "count": 1, "line": 3}
     ]
     assert f"reports/{job_id}.csv" in body["reportUrl"]
-    assert "Expires=300" in body["reportUrl"] or "X-Amz-Expires=300" in body["reportUrl"]
+    assert f"X-Amz-Expires={TEST_ENV['REPORT_URL_TTL_SECONDS']}" in body["reportUrl"]
 
 
 @pytest.mark.parametrize(
@@ -149,18 +159,18 @@ def test_R2_status_of_a_finished_job_has_counts_and_a_report_link(pipeline, symb
         str(uuid.uuid4()).replace("-", ""),
     ],
 )
-def test_fails_R2_status_with_a_malformed_id(pipeline, job_id):
+def test_fails_r2_status_with_a_malformed_id(pipeline, job_id):
     _assert_error_shape(_status(job_id), 400, "INVALID_JOB_ID")
 
 
-def test_fails_R2_status_of_an_unknown_job(pipeline):
+def test_fails_r2_status_of_an_unknown_job(pipeline):
     _assert_error_shape(_status(str(uuid.uuid4())), 404, "JOB_NOT_FOUND")
 
 
-def test_R1_base64_encoded_body_is_decoded(pipeline):
+def test_r1_base64_encoded_body_is_decoded(pipeline):
     # Given API Gateway passing the body base64-encoded
     event = api_event("POST", "/upload", "/upload")
     event["body"] = base64.b64encode(b'{"fileName": "b.csv", "fileType": "csv"}').decode()
     event["isBase64Encoded"] = True
     # When / Then the job is created
-    assert upload.handler(event, FakeContext())["statusCode"] == 201
+    assert upload.handler(event, context())["statusCode"] == 201

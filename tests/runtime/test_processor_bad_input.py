@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from runtime_support import MAX_UPLOAD_BYTES
 
+from runtime.dal.objects import processed_key
+
 HEADER = "symbol,price,volume,timestamp"
 
 
@@ -359,4 +361,4 @@ def test_fails_upload_over_the_size_cap(pipeline, symbol):
     assert status["errors"][0]["code"] == "FILE_TOO_LARGE"
     assert status["rows"] == counts(0, 0)
     assert pipeline.rows_of(symbol) == []
-    assert pipeline.exists(f"processed/{job_id}.csv")
+    assert pipeline.exists(processed_key(job_id))

@@ -8,22 +8,24 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from runtime_support import BUCKET, FakeContext, s3_event
+from runtime_support import BUCKET, JOBS_TABLE, context, s3_event
 
-from runtime import processor
-from runtime.csv_rules import parse_bytes
+from bench.generate import make_rows, render_csv
+from runtime.dal.jobs import JobStore, utc_now
+from runtime.dal.objects import processed_key, quarantine_key, upload_key
 from runtime.errors import TimeoutRiskError, WriteError
-from runtime.jobs import JobStore
+from runtime.handlers import processor
+from runtime.logic.csv_rules import parse_bytes
 
-HEADER = "symbol,price,volume,timestamp"
 
-
-def make_file(symbol: str, rows: int, price: str = "1.5", bad_every: int = 0) -> bytes:
-    lines = [HEADER]
-    for i in range(rows):
-        value = "oops" if bad_every and i % bad_every == 0 else price
-        lines.append(f"{symbol},{value},{i},2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z")
-    return ("\n".join(lines) + "\n").encode()
+def make_file(symbol: str, rows: int, bad_every: int = 0) -> bytes:
+    """`rows` distinct rows; with `bad_every`, every such row has an invalid price."""
+    made: list[tuple[object, ...]] = list(make_rows(symbol, rows))
+    if bad_every:
+        made = [
+            (row[0], "oops", *row[2:]) if i % bad_every == 0 else row for i, row in enumerate(made)
+        ]
+    return render_csv(made)
 
 
 def expected_table(data: bytes) -> list[dict[str, str]]:
@@ -120,7 +122,7 @@ def test_fails_when_items_stay_unprocessed_and_leaves_a_trail(pipeline, hooks, s
     assert job.errors[-1]["code"] == "WRITE_FAILED"
 
 
-def test_fails_R14_throttling_on_every_try_raises_with_a_trail_then_retry_completes(
+def test_fails_r14_throttling_on_every_try_raises_with_a_trail_then_retry_completes(
     pipeline, hooks, symbol
 ):
     # Given every BatchWriteItem is throttled (after botocore's own retries)
@@ -207,15 +209,15 @@ def test_duplicate_event_after_a_crash_before_the_move_finishes_the_move(pipelin
     # When the event is delivered again
     pipeline.process(key, etag)
     # Then the file is moved and the job is unchanged
-    assert pipeline.exists(f"processed/{job_id}.csv")
+    assert pipeline.exists(processed_key(job_id))
     assert not pipeline.exists(key)
     assert pipeline.status(job_id)["rows"]["accepted"] == 3
 
 
 def test_events_out_of_order_only_the_current_object_is_processed(pipeline, symbol):
     # Given two uploads to the same job key; the second replaced the first
-    first = make_file(symbol, 10, price="1")
-    second = make_file(symbol, 20, price="2")
+    first = make_file(symbol, 10)
+    second = make_file(symbol, 20)
     created = pipeline.create_job()
     key = created["upload"]["fields"]["key"]
     first_etag = pipeline.post_file(created["upload"], first)
@@ -235,23 +237,43 @@ def test_events_out_of_order_only_the_current_object_is_processed(pipeline, symb
     assert pipeline.rows_of(symbol) == expected_table(second)
 
 
-def test_second_upload_to_a_finished_job_is_ignored_with_a_warning(pipeline, symbol):
+def test_fails_second_upload_to_a_finished_job_is_quarantined_with_a_warning(pipeline, symbol):
     # Given a finished job
-    first = make_file(symbol, 10, price="1")
+    first = make_file(symbol, 10)
     created = pipeline.create_job()
     key = created["upload"]["fields"]["key"]
     pipeline.process(key, pipeline.post_file(created["upload"], first))
     # When the same presigned POST is used again with another file
-    second_etag = pipeline.post_file(created["upload"], make_file(symbol, 15, price="2"))
+    second = make_file(symbol, 15)
+    second_etag = pipeline.post_file(created["upload"], second)
     outcome = pipeline.process(key, second_etag)
-    # Then the job and the table keep the first file; the stray object is deleted; a warning says so
+    # Then the job and the table keep the first file
     assert outcome["results"][0]["outcome"] == "second-upload"
     status = pipeline.status(created["jobId"])
     assert status["status"] == "COMPLETED"
     assert status["rows"]["accepted"] == 10
-    assert [warning["code"] for warning in status["warnings"]] == ["SECOND_UPLOAD_IGNORED"]
     assert pipeline.rows_of(symbol) == expected_table(first)
+    # And the second file is kept in quarantine, not deleted, and the job names its key
+    moved = quarantine_key(created["jobId"], second_etag)
+    assert [(w["code"], w["key"]) for w in status["warnings"]] == [("FILE_QUARANTINED", moved)]
+    assert pipeline.s3.get_object(Bucket=BUCKET, Key=moved)["Body"].read() == second
     assert not pipeline.exists(key)
+
+
+def test_fails_second_upload_while_the_job_runs_is_quarantined(pipeline, symbol):
+    # Given a job claimed for one file, whose key then received another file
+    created = pipeline.create_job()
+    job_id, key = created["jobId"], created["upload"]["fields"]["key"]
+    first_etag = pipeline.post_file(created["upload"], make_file(symbol, 5))
+    assert JobStore(pipeline.dynamodb, JOBS_TABLE).claim(job_id, first_etag, key, utc_now())
+    second_etag = pipeline.post_file(created["upload"], make_file(symbol, 6))
+    # When the second file's event arrives
+    outcome = pipeline.process(key, second_etag)
+    # Then it is moved to quarantine and the job says so
+    assert outcome["results"][0]["outcome"] == "second-upload"
+    moved = quarantine_key(job_id, second_etag)
+    assert pipeline.exists(moved)
+    assert pipeline.job_item(job_id).warnings[-1]["key"] == moved
 
 
 def test_timeout_risk_leaves_a_trail_instead_of_a_silent_processing(pipeline, symbol):
@@ -259,7 +281,7 @@ def test_timeout_risk_leaves_a_trail_instead_of_a_silent_processing(pipeline, sy
     job_id, key, etag = _start(pipeline, make_file(symbol, 10))
     # When processed / Then it stops and raises for the retry
     with pytest.raises(TimeoutRiskError):
-        pipeline.process(key, etag, FakeContext(remaining_ms=1_000))
+        pipeline.process(key, etag, context(remaining_ms=1_000))
     job = pipeline.job_item(job_id)
     assert job.status == "PROCESSING"
     assert job.errors[-1]["code"] == "TIMEOUT_RISK"
@@ -271,9 +293,7 @@ def test_timeout_risk_leaves_a_trail_instead_of_a_silent_processing(pipeline, sy
 def test_only_the_latest_attempt_may_finish_a_job(pipeline):
     # Given a job claimed twice for the same object (a duplicate event running concurrently)
     created = pipeline.create_job()
-    store = JobStore(pipeline.dynamodb, "test-jobs")
-    from runtime.jobs import utc_now
-
+    store = JobStore(pipeline.dynamodb, JOBS_TABLE)
     job_id = created["jobId"]
     first = store.claim(job_id, "etag-1", "k", utc_now())
     second = store.claim(job_id, "etag-1", "k", utc_now())
@@ -296,37 +316,21 @@ def test_test_event_and_foreign_keys_are_ignored(pipeline):
     foreign = s3_event("processed/x.csv", "e")
     spaced = s3_event("incoming/my file.csv", "e")
     # When handled / Then nothing happens and nothing raises
-    assert processor.handler(test_event, FakeContext()) == {"results": []}
-    assert processor.handler(foreign, FakeContext())["results"][0]["outcome"] == "ignored"
-    result = processor.handler(spaced, FakeContext())["results"][0]
+    assert processor.handler(test_event, context()) == {"results": []}
+    assert processor.handler(foreign, context())["results"][0]["outcome"] == "ignored"
+    result = processor.handler(spaced, context())["results"][0]
     assert result == {"key": "incoming/my file.csv", "outcome": "ignored"}
 
 
-def test_event_keys_are_url_decoded():
-    # Given a key as S3 encodes it in notifications
-    event = {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": "b"},
-                    "object": {"key": "incoming/a+b%2Bc.csv", "eTag": "x"},
-                },
-            }
-        ]
-    }
-    # Then the decoded key is used
-    assert processor.object_refs(event)[0].key == "incoming/a b+c.csv"
-
-
-def test_object_without_a_job_is_deleted(pipeline):
+def test_fails_object_without_a_job_is_quarantined(pipeline):
     # Given an object under incoming/ whose job does not exist
-    key = "incoming/00000000-0000-4000-8000-000000000000.csv"
+    job_id = "00000000-0000-4000-8000-000000000000"
+    key = upload_key(job_id)
     pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
     etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
     # When its event arrives
     outcome = pipeline.process(key, etag)
-    # Then it is removed
+    # Then it leaves incoming/ for quarantine instead of being deleted
     assert outcome["results"][0]["outcome"] == "orphan"
     assert not pipeline.exists(key)
+    assert pipeline.exists(quarantine_key(job_id, etag))

@@ -7,9 +7,9 @@ import json
 from decimal import Decimal
 
 import pytest
-from runtime_support import FakeContext, api_event, body_of
+from runtime_support import api_event, body_of, context
 
-from runtime import results
+from runtime.handlers import results
 
 
 def _get(symbol, **query):
@@ -20,7 +20,7 @@ def _get(symbol, **query):
         path_parameters={"symbol": symbol},
         query={key: str(value) for key, value in query.items()} or None,
     )
-    return results.handler(event, FakeContext())
+    return results.handler(event, context())
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def _pages(symbol, **query):
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_R3_union_of_pages_equals_one_query_in_order(stored, order):
+def test_r3_union_of_pages_equals_one_query_in_order(stored, order):
     # Given 25 stored rows
     # When read 7 at a time and all at once
     paged, pages = _pages(stored, limit=7, order=order)
@@ -66,7 +66,7 @@ def test_R3_union_of_pages_equals_one_query_in_order(stored, order):
     assert len(set(stamps)) == 25
 
 
-def test_R3_time_range_accepts_any_timestamp_form(stored):
+def test_r3_time_range_accepts_any_timestamp_form(stored):
     # Given a range written with an offset and a naive end
     response = _get(stored, startTime="2024-01-01T01:00:05+01:00", endTime="2024-01-01 00:00:09")
     # Then it is normalized like stored keys and both ends are inclusive
@@ -76,7 +76,7 @@ def test_R3_time_range_accepts_any_timestamp_form(stored):
     assert len(stamps) == 5
 
 
-def test_R3_prices_are_serialized_exactly(stored):
+def test_r3_prices_are_serialized_exactly(stored):
     # When the first row is read
     response = _get(stored, limit=1)
     # Then the JSON carries all 38 digits as a number, never rounded through a float
@@ -87,7 +87,7 @@ def test_R3_prices_are_serialized_exactly(stored):
     assert item["symbol"] == stored
 
 
-def test_R3_default_limit_is_100(pipeline, symbol):
+def test_r3_default_limit_is_100(pipeline, symbol):
     # Given 130 rows
     rows = "".join(f"{symbol},1,1,2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z\n" for i in range(130))
     pipeline.run(("symbol,price,volume,timestamp\n" + rows).encode())
@@ -98,7 +98,7 @@ def test_R3_default_limit_is_100(pipeline, symbol):
     assert body["nextToken"]
 
 
-def test_R3_lowercase_symbol_reads_the_stored_symbol(stored):
+def test_r3_lowercase_symbol_reads_the_stored_symbol(stored):
     assert body_of(_get(stored.lower(), limit=1))["symbol"] == stored
 
 
@@ -121,7 +121,7 @@ def test_R3_lowercase_symbol_reads_the_stored_symbol(stored):
         ({"nextToken": base64.urlsafe_b64encode(b"[1,2]").decode()}, "INVALID_NEXT_TOKEN"),
     ],
 )
-def test_fails_R3_bad_parameter_is_a_400(stored, query, code):
+def test_fails_r3_bad_parameter_is_a_400(stored, query, code):
     # Given / When a bad query parameter
     response = _get(stored, **query)
     # Then 400 with the SPEC error shape, never a 500
@@ -131,13 +131,13 @@ def test_fails_R3_bad_parameter_is_a_400(stored, query, code):
     assert body["correlationId"]
 
 
-def test_fails_R3_bad_symbol(pipeline):
+def test_fails_r3_bad_symbol(pipeline):
     response = _get("=cmd")
     assert response["statusCode"] == 400
     assert body_of(response)["error"]["code"] == "INVALID_SYMBOL"
 
 
-def test_fails_R3_next_token_cannot_read_another_symbol(stored, pipeline):
+def test_fails_r3_next_token_cannot_read_another_symbol(stored, pipeline):
     # Given a token issued for one symbol
     token = body_of(_get(stored, limit=2))["nextToken"]
     # When it is used for another symbol, or with another order
@@ -149,7 +149,7 @@ def test_fails_R3_next_token_cannot_read_another_symbol(stored, pipeline):
     assert body_of(other)["error"]["code"] == "INVALID_NEXT_TOKEN"
 
 
-def test_fails_R3_forged_token_for_another_symbol(stored):
+def test_fails_r3_forged_token_for_another_symbol(stored):
     # Given a token edited to name another symbol
     token = body_of(_get(stored, limit=2))["nextToken"]
     data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
@@ -161,6 +161,6 @@ def test_fails_R3_forged_token_for_another_symbol(stored):
     assert response["statusCode"] == 400
 
 
-def test_R3_unknown_symbol_is_an_empty_page(pipeline):
+def test_r3_unknown_symbol_is_an_empty_page(pipeline):
     body = body_of(_get("NOSUCHSYMBOL"))
     assert body == {"symbol": "NOSUCHSYMBOL", "count": 0, "items": []}

@@ -1,4 +1,5 @@
-"""Sweeper: expired uploads, re-drive of stuck jobs, then FAILED; all conditional."""
+"""Sweeper: expired uploads, re-drives of lost notifications and of stuck jobs, then FAILED;
+all conditional, and no uploaded file is ever deleted."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from runtime_support import BUCKET, JOBS_TABLE, FakeContext
+from runtime_support import BUCKET, JOBS_TABLE, PROCESSOR_FUNCTION_NAME, context
 
-from runtime import clients, processor, sweeper
-from runtime.jobs import JobStore, utc_now
+from runtime import clients
+from runtime.dal.jobs import JobStore, utc_now
+from runtime.dal.objects import ObjectStore, processed_key, quarantine_key, upload_key
+from runtime.handlers import processor, sweeper
+from runtime.logic.notifications import created_objects
+from runtime.logic.sweeper import MAX_UPLOAD_REDRIVES, Sweeper
+from runtime.settings import get_settings
 
 
 @pytest.fixture
@@ -33,6 +39,17 @@ def _store(pipeline):
     return JobStore(pipeline.dynamodb, JOBS_TABLE)
 
 
+def _sweep_at(pipeline, now) -> dict[str, int]:
+    """One sweep as the scheduled handler runs it, at a chosen time."""
+    settings = get_settings()
+    return Sweeper(
+        settings,
+        _store(pipeline),
+        ObjectStore(pipeline.s3, settings.bucket),
+        clients.lambda_(),
+    ).run(now)
+
+
 def _old_job(pipeline, minutes: int) -> str:
     job_id = str(uuid.uuid4())
     then = utc_now() - timedelta(minutes=minutes)
@@ -45,7 +62,7 @@ def test_pending_upload_past_expiry_becomes_expired(pipeline, invocations):
     stale = _old_job(pipeline, 30)
     fresh = _old_job(pipeline, 1)
     # When the sweeper runs
-    sweeper.handler({}, FakeContext())
+    sweeper.handler({}, context())
     # Then only the stale one expired, with a reason
     assert pipeline.status(stale)["status"] == "EXPIRED"
     assert pipeline.status(stale)["errors"][0]["code"] == "UPLOAD_EXPIRED"
@@ -56,22 +73,92 @@ def test_pending_upload_past_expiry_becomes_expired(pipeline, invocations):
 def test_pending_upload_whose_notification_was_lost_is_redriven(pipeline, invocations, symbol):
     # Given an old pending job whose file is in the bucket but was never processed
     job_id = _old_job(pipeline, 30)
-    key = f"incoming/{job_id}.csv"
+    key = upload_key(job_id)
     data = f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n".encode()
     pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
     # When the sweeper runs
-    sweeper.handler({}, FakeContext())
+    sweeper.handler({}, context())
     # Then the processor is invoked instead of expiring the job, and that invocation works
     assert pipeline.status(job_id)["status"] == "PENDING_UPLOAD"
     assert len(invocations) == 1
-    processor.handler(invocations[0]["payload"], FakeContext())
+    processor.handler(invocations[0]["payload"], context())
     assert pipeline.status(job_id)["status"] == "COMPLETED"
+
+
+def test_fails_lost_notification_and_a_slow_redrive_still_complete_the_job(
+    pipeline, invocations, symbol
+):
+    # Given an old pending job whose file arrived but whose notification was lost
+    job_id = _old_job(pipeline, 30)
+    key = upload_key(job_id)
+    data = f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n".encode()
+    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    # When the sweeper runs twice before the re-drive invocation is delivered
+    sweeper.handler({}, context())
+    sweeper.handler({}, context())
+    assert pipeline.status(job_id)["status"] == "PENDING_UPLOAD"
+    for invocation in invocations:
+        processor.handler(invocation["payload"], context())
+    # Then the job completes with the file, which is archived, not deleted
+    status = pipeline.status(job_id)
+    assert status["status"] == "COMPLETED"
+    assert status["rows"]["accepted"] == 1
+    assert status["warnings"] == []
+    assert pipeline.exists(processed_key(job_id))
+    assert pipeline.rows_of(symbol) == [
+        {"timestamp": "2024-01-01T00:00:00.000000Z", "price": "1", "volume": "1"}
+    ]
+
+
+def test_fails_pending_upload_never_started_by_its_redrives_is_failed_and_quarantined(
+    pipeline, invocations
+):
+    # Given an old pending job whose file is there, and re-drives that never run
+    job_id = _old_job(pipeline, 30)
+    key = upload_key(job_id)
+    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    # When the sweeper runs every 5 minutes for two hours
+    now = utc_now()
+    for sweep in range(24):
+        _sweep_at(pipeline, now + timedelta(minutes=5 * sweep))
+    # Then the job was re-driven a bounded number of times, spaced by Lambda's retry window
+    assert len(invocations) == MAX_UPLOAD_REDRIVES
+    # And it failed with a named reason, its file kept in quarantine and named on the job
+    status = pipeline.status(job_id)
+    assert status["status"] == "FAILED"
+    assert status["errors"][0]["code"] == "UPLOAD_NOT_PROCESSED"
+    moved = quarantine_key(job_id, etag)
+    assert [(w["code"], w["key"]) for w in status["warnings"]] == [("FILE_QUARANTINED", moved)]
+    assert pipeline.exists(moved)
+    assert not pipeline.exists(key)
+    # And a re-drive delivered after all finds nothing to do and deletes nothing
+    outcome = processor.handler(invocations[-1]["payload"], context())
+    assert outcome["results"][0]["outcome"] == "gone"
+    assert pipeline.exists(moved)
+
+
+def test_fails_late_file_of_an_expired_job_is_quarantined(pipeline, invocations):
+    # Given a job that expired with no file
+    job_id = _old_job(pipeline, 30)
+    sweeper.handler({}, context())
+    assert pipeline.status(job_id)["status"] == "EXPIRED"
+    # When a file arrives for it after all (an upload that started just before the expiry)
+    key = upload_key(job_id)
+    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.process(key, etag)
+    # Then the file is kept in quarantine and the job says where
+    status = pipeline.status(job_id)
+    assert status["status"] == "EXPIRED"
+    assert status["warnings"][-1]["code"] == "FILE_QUARANTINED"
+    assert pipeline.exists(quarantine_key(job_id, etag))
 
 
 def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, symbol):
     # Given a job stuck in PROCESSING for longer than timeout x (retries + 1) = 15 minutes
     job_id = _old_job(pipeline, 60)
-    key = f"incoming/{job_id}.csv"
+    key = upload_key(job_id)
     pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
     etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
     store = _store(pipeline)
@@ -85,12 +172,12 @@ def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, sy
         now=utc_now() - timedelta(minutes=20),
     )
     # When the sweeper runs
-    sweeper.handler({}, FakeContext())
+    sweeper.handler({}, context())
     # Then the processor is re-driven with a synthetic S3 event for the job's object
     assert len(invocations) == 1
-    assert invocations[0]["name"].endswith("/test-processor/invocations")
+    assert invocations[0]["name"].endswith(f"/{PROCESSOR_FUNCTION_NAME}/invocations")
     record = invocations[0]["payload"]["Records"][0]
-    assert processor.object_refs(invocations[0]["payload"])[0].key == key
+    assert created_objects(invocations[0]["payload"])[0].key == key
     assert record["s3"]["object"]["eTag"] == etag
     assert pipeline.status(job_id)["status"] == "PROCESSING"
     # When it is still stuck a threshold later
@@ -102,15 +189,16 @@ def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, sy
         ExpressionAttributeValues={":old": {"S": "2000-01-01T00:00:00.000000Z"}},
     )
     assert job.redriven
-    sweeper.handler({}, FakeContext())
+    sweeper.handler({}, context())
     # Then it is FAILED with the reason, and not re-driven a second time
     status = pipeline.status(job_id)
     assert status["status"] == "FAILED"
     assert status["errors"][-1]["code"] == "PROCESSING_STUCK"
     assert "TIMEOUT_RISK" in status["errors"][-1]["message"]
     assert len(invocations) == 1
-    # And its file left incoming/
+    # And its file left incoming/ for processed/
     assert not pipeline.exists(key)
+    assert pipeline.exists(processed_key(job_id))
 
 
 def test_recent_processing_and_final_jobs_are_left_alone(pipeline, invocations, symbol):
@@ -120,7 +208,7 @@ def test_recent_processing_and_final_jobs_are_left_alone(pipeline, invocations, 
     done, _ = pipeline.run(f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n".encode())
     before = pipeline.status(done)
     # When the sweeper runs
-    sweeper.handler({}, FakeContext())
+    sweeper.handler({}, context())
     # Then neither changes
     assert pipeline.status(job_id)["status"] == "PROCESSING"
     assert pipeline.status(done) == before

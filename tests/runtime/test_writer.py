@@ -6,12 +6,10 @@ import json
 import threading
 from typing import Any
 
-import botocore.session
 from botocore.exceptions import ConnectionClosedError
-from botocore.serialize import create_serializer
 from runtime_support import RESULTS_TABLE
 
-from runtime.writer import BatchWriter, encode_request
+from runtime.dal.results_writer import BatchWriter
 
 JOB = "job-writer-test"
 # 38 significant digits: the most DynamoDB accepts; any float on the way would lose some.
@@ -87,33 +85,6 @@ def write(client: Any, rows: list[tuple[str, str, str, str]], concurrency: int =
     finally:
         writer.close()
     return writer
-
-
-def test_encoded_body_is_byte_identical_to_botocores_serialization():
-    # Given a batch with 38-digit numbers, punctuated symbols and a non-ASCII string
-    items = {
-        RESULTS_TABLE: [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "symbol": {"S": symbol},
-                        "timestamp": {"S": "2024-01-01T00:00:00.000001Z"},
-                        "price": {"N": BIG_PRICE},
-                        "volume": {"N": BIG_VOLUME},
-                        "jobId": {"S": 'j"\\/\té'},
-                    }
-                }
-            }
-            for symbol in ["BRK.B", "^GSPC", "EUR/USD", "A-1_b"]
-        ]
-    }
-    model = botocore.session.get_session().get_service_model("dynamodb")
-    operation = model.operation_model("BatchWriteItem")
-    # When encoded by the writer and by botocore's JSON serializer
-    ours = encode_request(items)
-    theirs = create_serializer("json").serialize_to_request({"RequestItems": items}, operation)
-    # Then the bytes are the same
-    assert ours == theirs["body"]
 
 
 def test_pre_encoded_batches_store_exactly_the_items_from_several_threads(pipeline, symbol):

@@ -7,14 +7,17 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from financial_pipeline.config import EnvironmentConfig
-from financial_pipeline.pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline
+from infra.config import EnvironmentConfig
 
 __all__ = ["FinancialPipelineStack"]
 
 
 class FinancialPipelineStack(Stack):
     """Composes `FinancialPipeline` from an `EnvironmentConfig`.
+
+    The app's, not the construct library's: other CDK apps compose `FinancialPipeline` in
+    their own stacks.
 
     Attributes:
         pipeline: the L3 construct (construct id ``Pipeline``).
@@ -30,6 +33,9 @@ class FinancialPipelineStack(Stack):
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
+        optional: dict[str, Any] = {}
+        if config.max_upload_bytes is not None:
+            optional["max_upload_bytes"] = config.max_upload_bytes
         self.pipeline = FinancialPipeline(
             self,
             "Pipeline",
@@ -37,9 +43,9 @@ class FinancialPipelineStack(Stack):
             authorization=config.auth_mode,
             alarm_email=config.alarm_email,
             removal_policy=config.removal_policy,
-            max_upload_bytes=config.max_upload_bytes,
             log_level=config.log_level,
             cors_allow_origins=config.cors_allow_origins,
             results_table_warm_throughput=config.results_warm_throughput,
             bundle_dependencies=bundle_dependencies,
+            **optional,
         )

@@ -7,8 +7,8 @@ caches symbol validation, because a file repeats few symbols many times.
 Memory is bounded by the longest line (`MAX_LINE_CHARS`) plus the duplicate index: one entry per
 distinct (symbol, timestamp) key, a 64-bit fingerprint of the key mapped to a 64-bit fingerprint
 of the value (about 120 bytes per distinct key in CPython), up to `max_keys` entries. A file with
-more distinct keys hands its index to a `runtime.dedup.SpillIndex` and is finished in a second
-pass (`CsvParser(..., resume=first_pass)`), with the same rows, counts and report.
+more distinct keys hands its index to a `runtime.logic.dedup.SpillIndex` and is finished in a
+second pass (`CsvParser(..., resume=first_pass)`), with the same rows, counts and report.
 The fingerprints use Python's keyed SipHash (`hash` on `str`, randomized per process), so a
 crafted file cannot aim collisions at it; an accidental collision between two different keys in
 one file has a probability of about n^2 / 2^65 (4e-7 for 4 million rows).
@@ -26,7 +26,7 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from runtime.dedup import SpillIndex
+    from runtime.logic.dedup import SpillIndex
 
 REQUIRED_COLUMNS = ("symbol", "price", "volume", "timestamp")
 MAX_LINE_CHARS = 1 << 20

@@ -1,14 +1,17 @@
-"""Processor: S3 `ObjectCreated` under `incoming/` -> validated rows in the results table.
+"""Processor: an object created under `incoming/` -> validated rows in the results table.
 
 Idempotent per (bucket, key, ETag): the job records the ETag it claimed; a repeated event for a
 finished job only completes the housekeeping (the move to `processed/`), a retry of a PROCESSING
-job with the same ETag starts over and rewrites the same items, and an object with another ETag
-for a job that is already taken is ignored with a warning on the job.
+job with the same ETag starts over and rewrites the same items. A file that no job will process
+(no job for its key, or another file than the one the job took, while it runs or after it ended)
+is moved to quarantine, never deleted, and the job, when there is one, says so in a
+`FILE_QUARANTINED` warning with the key (`runtime.dal.objects`).
 
 Memory is flat whatever the file size: the object is streamed, the writes in flight are bounded,
 and the duplicate index holds at most `DEDUP_INDEX_MAX_KEYS` keys; a file with more distinct keys
-is read a second time and settled from spill files under `SPILL_DIR` (`runtime.dedup`: 24 bytes
-of disk per row after the index filled up, removed when the attempt ends, success or not).
+is read a second time and settled from spill files under `SPILL_DIR` (`runtime.logic.dedup`:
+24 bytes of disk per row after the index filled up, removed when the attempt ends, success or
+not).
 
 Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
 would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
@@ -17,9 +20,7 @@ event and, after the last retry, sends it to the failure destination.
 
 from __future__ import annotations
 
-import re
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,69 +28,22 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from runtime import clients
-from runtime.csv_rules import CsvFileError, CsvParser, FileReason
-from runtime.dedup import SpillIndex, partitions_for, remove_stale
+from runtime.contract import ROW_COUNTS, JobStatus
+from runtime.dal import objects
+from runtime.dal.jobs import Job, JobStore, no_rows, utc_now
+from runtime.dal.report import ReportWriter
+from runtime.dal.results_writer import BatchWriter
 from runtime.errors import TimeoutRiskError
-from runtime.jobs import JobStore, Status, utc_now
-from runtime.observability import logger, metrics, tracer
-from runtime.report import ReportWriter
-from runtime.settings import Settings, get_settings
-from runtime.writer import BatchWriter
+from runtime.logic.csv_rules import CsvFileError, CsvParser, FileReason
+from runtime.logic.dedup import SpillIndex, partitions_for, remove_stale
+from runtime.observability import logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-INCOMING_PREFIX = "incoming/"
-CHUNK_BYTES = 1024 * 1024
-_INCOMING_KEY = re.compile(
-    r"incoming/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.csv"
-).fullmatch
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
-_REPLACED = frozenset({"412", "PreconditionFailed"})
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    bucket: str
-    key: str
-    etag: str
-
-
-def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
-    """The created objects named by an S3 notification (keys URL-decoded); test events: none."""
-    if event.get("Event") == "s3:TestEvent":
-        return []
-    refs = []
-    for record in event.get("Records") or []:
-        if record.get("eventSource") != "aws:s3":
-            continue
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        s3 = record.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name", "")
-        obj = s3.get("object") or {}
-        key = urllib.parse.unquote_plus(obj.get("key", ""))
-        refs.append(ObjectRef(bucket, key, str(obj.get("eTag", "")).strip('"')))
-    return refs
-
-
-def redrive_event(bucket: str, key: str, etag: str) -> dict[str, Any]:
-    """A synthetic S3 notification, as the sweeper sends it to re-drive a job."""
-    return {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Redrive",
-                "s3": {
-                    "bucket": {"name": bucket},
-                    "object": {"key": urllib.parse.quote_plus(key), "eTag": etag},
-                },
-            }
-        ]
-    }
+    from runtime.settings import Settings
 
 
 @dataclass(slots=True)
@@ -97,7 +51,7 @@ class Claim:
     """One attempt at one object, after the job was claimed for it."""
 
     job_id: str
-    ref: ObjectRef
+    ref: objects.ObjectRef
     etag: str
     attempt: int
     started: float
@@ -131,10 +85,6 @@ def _replaced() -> CsvFileError:
     return CsvFileError("OBJECT_REPLACED", "the file was replaced or deleted before it was read")
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class Processor:
     def __init__(
         self,
@@ -148,56 +98,41 @@ class Processor:
         self._dynamodb = dynamodb
         self._context = context
         self._jobs = JobStore(dynamodb, settings.jobs_table)
+        self._objects = objects.ObjectStore(s3, settings.bucket)
         timeout_ms = settings.processor_timeout_seconds * 1000
         # Room to drain the writes in flight, abort the report and record the trail.
         self._margin_ms = max(5_000, min(20_000, timeout_ms // 10))
 
     # -- one object ------------------------------------------------------------------------
 
-    def handle(self, ref: ObjectRef) -> dict[str, Any]:
-        match = _INCOMING_KEY(ref.key)
-        if ref.bucket != self._settings.bucket or match is None:
+    def handle(self, ref: objects.ObjectRef) -> dict[str, Any]:
+        job_id = objects.job_id_of_upload(ref.key)
+        if ref.bucket != self._objects.bucket or job_id is None:
             logger.warning("ignored object", extra={"bucket": ref.bucket, "key": ref.key})
             return {"key": ref.key, "outcome": "ignored"}
-        job_id = match.group(1)
         logger.append_keys(jobId=job_id)
-        try:
-            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                logger.info("object already moved or deleted", extra={"key": ref.key})
-                return {"jobId": job_id, "outcome": "gone"}
-            raise
-        etag = head["ETag"].strip('"')
+        head = self._objects.head(ref.key)
+        if head is None:
+            logger.info("object already moved or deleted", extra={"key": ref.key})
+            return {"jobId": job_id, "outcome": "gone"}
+        etag = head.etag
         if ref.etag and ref.etag != etag:
             logger.info("stale event: the object was replaced", extra={"etag": ref.etag})
             return {"jobId": job_id, "outcome": "stale"}
 
         job = self._jobs.get(job_id)
         if job is None:
-            logger.warning("object without a job: deleted")
-            self._s3.delete_object(Bucket=ref.bucket, Key=ref.key)
-            return {"jobId": job_id, "outcome": "orphan"}
+            moved = self._objects.quarantine(job_id, ref.key, etag)
+            logger.warning("object without a job: quarantined", extra={"quarantineKey": moved})
+            return {"jobId": job_id, "outcome": "orphan", "quarantineKey": moved}
         if job.is_final:
             if job.etag == etag:
-                self._archive(job_id, ref.key, etag)
+                if not self._objects.archive(job_id, ref.key, etag):
+                    logger.info("file of the finished job already moved")
                 return {"jobId": job_id, "outcome": "duplicate", "status": job.status}
-            self._jobs.add_warning(
-                job_id,
-                "SECOND_UPLOAD_IGNORED",
-                f"a second file (ETag {etag}) arrived after the job ended; it was deleted",
-                utc_now(),
-            )
-            self._s3.delete_object(Bucket=ref.bucket, Key=ref.key)
-            return {"jobId": job_id, "outcome": "second-upload", "status": job.status}
-        if job.status == Status.PROCESSING and job.etag != etag:
-            self._jobs.add_warning(
-                job_id,
-                "SECOND_UPLOAD_IGNORED",
-                f"a second file (ETag {etag}) arrived while the first was processed",
-                utc_now(),
-            )
-            return {"jobId": job_id, "outcome": "second-upload", "status": job.status}
+            return self._quarantine_other_file(job, ref.key, etag, "after the job ended")
+        if job.status == JobStatus.PROCESSING and job.etag != etag:
+            return self._quarantine_other_file(job, ref.key, etag, "while the first was processed")
 
         attempt = self._jobs.claim(job_id, etag, ref.key, utc_now())
         if attempt is None:
@@ -205,11 +140,11 @@ class Processor:
             return {"jobId": job_id, "outcome": "not-claimed"}
         claim = Claim(job_id, ref, etag, attempt, time.monotonic(), _earlier(job.errors))
         try:
-            return self._run(claim, int(head["ContentLength"]))
+            return self._run(claim, head.size)
         except Exception as exc:
             code = getattr(exc, "code", None) or type(exc).__name__
             if isinstance(exc, ClientError):
-                code = _code(exc) or code
+                code = objects.error_code(exc) or code
             logger.exception("attempt failed", extra={"attempt": attempt})
             try:
                 self._jobs.record_attempt_error(
@@ -218,6 +153,28 @@ class Processor:
             except Exception:
                 logger.exception("could not record the failed attempt on the job")
             raise
+
+    def _quarantine_other_file(self, job: Job, key: str, etag: str, when: str) -> dict[str, Any]:
+        """A file the job will never process: keep it in quarantine and say so on the job."""
+        moved = self._objects.quarantine(job.job_id, key, etag)
+        if moved is None:
+            logger.info("the other file was moved or replaced meanwhile", extra={"etag": etag})
+            return {"jobId": job.job_id, "outcome": "gone"}
+        self._jobs.add_warning(
+            job.job_id,
+            "FILE_QUARANTINED",
+            f"another file (ETag {etag}) arrived {when}; it was not processed and was moved "
+            f"to {moved}",
+            utc_now(),
+            details={"key": moved},
+        )
+        logger.warning("second upload quarantined", extra={"quarantineKey": moved})
+        return {
+            "jobId": job.job_id,
+            "outcome": "second-upload",
+            "status": job.status,
+            "quarantineKey": moved,
+        }
 
     def _check_time(self, _records: int = 0) -> None:
         if self._context is None:
@@ -236,7 +193,7 @@ class Processor:
             return self._fail(claim, error, None)
 
         ref = claim.ref
-        report = ReportWriter(self._s3, ref.bucket, f"reports/{claim.job_id}.csv")
+        report = ReportWriter(self._s3, ref.bucket, objects.report_key(claim.job_id))
         writer = BatchWriter(
             self._dynamodb,
             self._settings.results_table,
@@ -310,19 +267,12 @@ class Processor:
             }
             for reason, count in sorted(parser.reasons.items())
         ]
-        status = Status.COMPLETED_WITH_ERRORS if parser.rejected else Status.COMPLETED
+        status = JobStatus.COMPLETED_WITH_ERRORS if parser.rejected else JobStatus.COMPLETED
         return self._finish(claim, status, parser, errors, report_key)
 
     def _open(self, claim: Claim) -> Iterator[bytes] | None:
         """The object's body as chunks, or None when it was replaced or deleted meanwhile."""
-        ref = claim.ref
-        try:
-            body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=claim.etag)
-        except ClientError as exc:
-            if _code(exc) in _REPLACED | _MISSING:
-                return None
-            raise
-        return body["Body"].iter_chunks(CHUNK_BYTES)
+        return self._objects.read(claim.ref.key, claim.etag)
 
     def _fail(self, claim: Claim, error: CsvFileError, parser: CsvParser | None) -> dict[str, Any]:
         entry: dict[str, Any] = {"code": error.code, "message": error.message}
@@ -330,14 +280,14 @@ class Processor:
             entry["line"] = error.line
         if parser is not None:
             claim.warnings.extend(_extra_columns(parser))
-        outcome = self._finish(claim, Status.FAILED, parser, [entry], None)
+        outcome = self._finish(claim, JobStatus.FAILED, parser, [entry], None)
         outcome["reason"] = error.code
         return outcome
 
     def _finish(
         self,
         claim: Claim,
-        status: str,
+        status: JobStatus,
         parser: CsvParser | None,
         errors: list[dict[str, Any]],
         report_key: str | None,
@@ -357,8 +307,10 @@ class Processor:
         if not finished:
             logger.warning("a newer attempt owns the job; this one stops here")
             return {"jobId": claim.job_id, "outcome": "superseded"}
-        if not errors or errors[0]["code"] != "OBJECT_REPLACED":
-            self._archive(claim.job_id, claim.ref.key, claim.etag)
+        if (not errors or errors[0]["code"] != "OBJECT_REPLACED") and not self._objects.archive(
+            claim.job_id, claim.ref.key, claim.etag
+        ):
+            logger.info("the processed file was moved or replaced before it was archived")
         self._emit(rows, claim.started)
         logger.info("job finished", extra={"status": status, "rows": rows, "errors": errors})
         return {"jobId": claim.job_id, "outcome": "processed", "status": status, "rows": rows}
@@ -366,13 +318,8 @@ class Processor:
     @staticmethod
     def _rows(parser: CsvParser | None) -> dict[str, int]:
         if parser is None:
-            return {"total": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
-        return {
-            "total": parser.total,
-            "accepted": parser.accepted,
-            "rejected": parser.rejected,
-            "duplicates": parser.duplicates,
-        }
+            return no_rows()
+        return {name: int(getattr(parser, name)) for name in ROW_COUNTS}
 
     @staticmethod
     def _emit(rows: dict[str, int], started: float) -> None:
@@ -384,33 +331,3 @@ class Processor:
             unit=MetricUnit.Milliseconds,
             value=(time.monotonic() - started) * 1000,
         )
-
-    def _archive(self, job_id: str, key: str, etag: str) -> None:
-        """Move `incoming/{jobId}.csv` to `processed/` (copy, then delete), if still ours."""
-        bucket = self._settings.bucket
-        try:
-            self._s3.copy_object(
-                Bucket=bucket,
-                Key=f"processed/{job_id}.csv",
-                CopySource={"Bucket": bucket, "Key": key},
-                CopySourceIfMatch=etag,
-            )
-        except ClientError as exc:
-            if _code(exc) in _MISSING | _REPLACED:
-                return
-            raise
-        self._s3.delete_object(Bucket=bucket, Key=key)
-
-
-def process_event(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-    """Handle an S3 notification; usable outside Lambda with any context-like object."""
-    logger.remove_keys(["jobId"])
-    processor = Processor(get_settings(), clients.s3(), clients.dynamodb(), context)
-    return {"results": [processor.handle(ref) for ref in object_refs(event)]}
-
-
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_event(event, context)

@@ -9,8 +9,7 @@ from typing import Any, Final
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 
-from financial_pipeline._defaults import DEFAULT_MAX_UPLOAD_BYTES
-from financial_pipeline.api import AuthorizationMode
+from financial_pipeline import AuthorizationMode
 
 __all__ = ["EnvironmentConfig", "parse_environments"]
 
@@ -46,7 +45,8 @@ class EnvironmentConfig:
     alarm_email: str | None = None
     auth_mode: AuthorizationMode = AuthorizationMode.IAM
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_upload_bytes: int | None = None
+    """None: the construct's default."""
     log_level: str = "INFO"
     cors_allow_origins: tuple[str, ...] = field(default_factory=tuple)
     results_warm_read_units_per_second: int | None = None
@@ -100,12 +100,16 @@ class EnvironmentConfig:
             alarm_email=raw.get("alarmEmail"),
             auth_mode=auth_mode,
             removal_policy=_REMOVAL_POLICIES[removal],
-            max_upload_bytes=int(raw.get("maxUploadBytes", DEFAULT_MAX_UPLOAD_BYTES)),
+            max_upload_bytes=_optional_int(raw.get("maxUploadBytes")),
             log_level=str(raw.get("logLevel", "INFO")),
             cors_allow_origins=tuple(raw.get("corsAllowOrigins", ())),
             results_warm_read_units_per_second=_units(name, raw, "resultsWarmReadUnitsPerSecond"),
             results_warm_write_units_per_second=_units(name, raw, "resultsWarmWriteUnitsPerSecond"),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _units(name: str, raw: Mapping[str, Any], key: str) -> int | None:

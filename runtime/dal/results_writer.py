@@ -25,11 +25,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from runtime.csv_rules import Row
 from runtime.errors import WriteError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from runtime.logic.csv_rules import Row
 
 BATCH_SIZE = 25
 MAX_ATTEMPTS = 8
@@ -38,7 +39,7 @@ MAX_DELAY_SECONDS = 5.0
 
 
 BATCH_WRITE_EVENT = "before-call.dynamodb.BatchWriteItem"
-_HANDLER_ID = "runtime.writer.encoded-body"
+_HANDLER_ID = "runtime.dal.results_writer.encoded-body"
 # Stand-in for RequestItems: what botocore serializes is discarded by `_use_encoded_body`.
 _STAND_IN: Any = [{"PutRequest": {"Item": {}}}]
 _encoded = threading.local()

@@ -1,4 +1,4 @@
-"""`GET /results/{symbol}`: stored rows of one symbol, time-ordered, paginated.
+"""`GET /results/{symbol}`: parameter rules, the pagination token, and the exact JSON body.
 
 `nextToken` is opaque to clients: URL-safe base64 of a JSON object holding the symbol, the
 order, the time range and the last key. A token is only accepted for the very query that
@@ -12,28 +12,27 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from aws_lambda_powertools.event_handler import Response
-
-from runtime import clients
-from runtime.csv_rules import normalize_symbol, parse_timestamp
+from runtime.contract import RESULTS_QUERY_PARAMETERS
 from runtime.errors import BadRequestError
-from runtime.http import json_response, make_app, resolve
-from runtime.observability import expect_no_metrics, logger, metrics, tracer
-from runtime.settings import get_settings
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from runtime.logic.csv_rules import normalize_symbol, parse_timestamp
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 EARLIEST = "0001-01-01T00:00:00.000000Z"
 LATEST = "9999-12-31T23:59:59.999999Z"
-_KNOWN_PARAMETERS = frozenset({"startTime", "endTime", "limit", "order", "nextToken"})
-app = make_app()
-expect_no_metrics()  # no application metric is recorded here
+
+
+class PageReader(Protocol):
+    """Reads one page of the results table (`runtime.dal.results_table.query_page`)."""
+
+    def __call__(
+        self, *, symbol: str, start: str, end: str, ascending: bool, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
 
 
 def _bad(code: str, message: str) -> BadRequestError:
@@ -107,16 +106,27 @@ def item_json(item: dict[str, Any]) -> str:
     )
 
 
-@app.get("/results/<symbol>")
-def get_results(symbol: str) -> Response[str]:
-    raw_symbol = (app.current_event.path_parameters or {}).get("symbol", symbol)
-    normalized = normalize_symbol(raw_symbol)
-    if normalized is None:
+@dataclass(frozen=True, slots=True)
+class ResultsQuery:
+    symbol: str
+    start: str
+    end: str
+    limit: int
+    order: str
+    token: str | None
+
+
+def parse_query(
+    raw_symbol: str,
+    params: Mapping[str, str],
+    multi: Mapping[str, Sequence[str]],
+) -> ResultsQuery:
+    """The validated query; a `BadRequestError` (400) for any bad parameter, never a 500."""
+    symbol = normalize_symbol(raw_symbol)
+    if symbol is None:
         raise _bad("INVALID_SYMBOL", "symbol does not follow the symbol rule")
-    params = app.current_event.query_string_parameters or {}
-    multi = app.current_event.multi_value_query_string_parameters or {}
     for name, values in multi.items():
-        if name in _KNOWN_PARAMETERS and len(values) > 1:
+        if name in RESULTS_QUERY_PARAMETERS and len(values) > 1:
             raise _bad("INVALID_PARAMETER", f"{name} is given more than once")
     start = parse_time(params.get("startTime"), "startTime", EARLIEST)
     end = parse_time(params.get("endTime"), "endTime", LATEST)
@@ -126,46 +136,36 @@ def get_results(symbol: str) -> Response[str]:
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise _bad("INVALID_ORDER", 'order must be "asc" or "desc"')
-    query: dict[str, Any] = {
-        "TableName": get_settings().results_table,
-        "KeyConditionExpression": "#symbol = :symbol AND #ts BETWEEN :start AND :end",
-        "ExpressionAttributeNames": {"#symbol": "symbol", "#ts": "timestamp"},
-        "ExpressionAttributeValues": {
-            ":symbol": {"S": normalized},
-            ":start": {"S": start},
-            ":end": {"S": end},
-        },
-        "ScanIndexForward": order == "asc",
-        # One extra row tells whether another page exists, so no page is ever empty.
-        "Limit": limit + 1,
-    }
-    token = params.get("nextToken")
-    if token is not None:
-        last = decode_token(token, normalized, order, start, end)
-        query["ExclusiveStartKey"] = {"symbol": {"S": normalized}, "timestamp": {"S": last}}
-    response = clients.dynamodb().query(**query)
-    items = response.get("Items", [])
+    return ResultsQuery(symbol, start, end, limit, order, params.get("nextToken"))
+
+
+def results_body(query: ResultsQuery, read_page: PageReader) -> str:
+    """The 200 body: one page, and a token when another page exists."""
+    after = None
+    if query.token is not None:
+        after = decode_token(query.token, query.symbol, query.order, query.start, query.end)
+    # One extra row tells whether another page exists, so no page is ever empty.
+    items, last_read = read_page(
+        symbol=query.symbol,
+        start=query.start,
+        end=query.end,
+        ascending=query.order == "asc",
+        limit=query.limit + 1,
+        after=after,
+    )
     next_last: str | None = None
-    if len(items) > limit:
-        items = items[:limit]
+    if len(items) > query.limit:
+        items = items[: query.limit]
         next_last = items[-1]["timestamp"]["S"]
-    elif "LastEvaluatedKey" in response:
-        next_last = response["LastEvaluatedKey"]["timestamp"]["S"]
+    elif last_read is not None:
+        next_last = last_read
     parts = [
-        f'{{"symbol":{json.dumps(normalized)},"count":{len(items)},"items":[',
+        f'{{"symbol":{json.dumps(query.symbol)},"count":{len(items)},"items":[',
         ",".join(item_json(item) for item in items),
         "]",
     ]
     if next_last is not None:
-        parts.append(
-            f',"nextToken":{json.dumps(encode_token(normalized, order, start, end, next_last))}'
-        )
+        token = encode_token(query.symbol, query.order, query.start, query.end, next_last)
+        parts.append(f',"nextToken":{json.dumps(token)}')
     parts.append("}")
-    return json_response(200, "".join(parts))
-
-
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolve(app, event, context)
+    return "".join(parts)

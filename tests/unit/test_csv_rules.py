@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.csv_rules import (
+from runtime.logic.csv_rules import (
     CsvFileError,
     CsvParser,
     Reason,

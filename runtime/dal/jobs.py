@@ -12,26 +12,19 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from runtime.contract import FINAL_STATUSES, JOBS_STATUS_INDEX, ROW_COUNTS, JobStatus
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class Status:
-    PENDING_UPLOAD = "PENDING_UPLOAD"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
-    FAILED = "FAILED"
-    EXPIRED = "EXPIRED"
-
-
-FINAL_STATUSES = frozenset(
-    {Status.COMPLETED, Status.COMPLETED_WITH_ERRORS, Status.FAILED, Status.EXPIRED}
-)
-STATUS_INDEX = "ByStatus"
-
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+def no_rows() -> dict[str, int]:
+    """The row counts of a job that has read no row."""
+    return dict.fromkeys(ROW_COUNTS, 0)
 
 
 def utc_now() -> datetime:
@@ -66,7 +59,7 @@ def _is_condition_failure(exc: ClientError) -> bool:
 @dataclass(slots=True)
 class Job:
     job_id: str
-    status: str
+    status: JobStatus
     file_name: str = ""
     created_at: str = ""
     updated_at: str = ""
@@ -79,6 +72,8 @@ class Job:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     report_key: str = ""
     redriven: bool = False
+    upload_redrives: int = 0
+    upload_redriven_at: str = ""
 
     @property
     def is_final(self) -> bool:
@@ -89,7 +84,7 @@ class Job:
         data = {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
         return cls(
             job_id=data["jobId"],
-            status=data["status"],
+            status=JobStatus(data["status"]),
             file_name=data.get("fileName", ""),
             created_at=data.get("createdAt", ""),
             updated_at=data.get("updatedAt", ""),
@@ -102,6 +97,8 @@ class Job:
             warnings=list(data.get("warnings", [])),
             report_key=data.get("reportKey", ""),
             redriven=bool(data.get("redriven", False)),
+            upload_redrives=int(data.get("uploadRedrives", 0)),
+            upload_redriven_at=data.get("uploadRedrivenAt", ""),
         )
 
 
@@ -143,12 +140,12 @@ class JobStore:
     ) -> Job:
         job = Job(
             job_id=job_id,
-            status=Status.PENDING_UPLOAD,
+            status=JobStatus.PENDING_UPLOAD,
             file_name=file_name,
             created_at=iso(now),
             updated_at=iso(now),
             expires_at=iso(expires_at),
-            rows={"total": 0, "accepted": 0, "rejected": 0, "duplicates": 0},
+            rows=no_rows(),
         )
         item = {
             "jobId": job.job_id,
@@ -195,8 +192,8 @@ class JobStore:
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":processing": {"S": Status.PROCESSING},
-                    ":pending": {"S": Status.PENDING_UPLOAD},
+                    ":processing": {"S": JobStatus.PROCESSING},
+                    ":pending": {"S": JobStatus.PENDING_UPLOAD},
                     ":etag": {"S": etag},
                     ":key": {"S": object_key},
                     ":now": {"S": iso(now)},
@@ -223,7 +220,7 @@ class JobStore:
                 ":empty": [],
                 ":entry": [entry],
                 ":now": iso(now),
-                ":processing": Status.PROCESSING,
+                ":processing": JobStatus.PROCESSING,
                 ":etag": etag,
             },
         )
@@ -234,7 +231,7 @@ class JobStore:
         etag: str,
         *,
         attempt: int,
-        status: str,
+        status: JobStatus,
         rows: dict[str, int],
         errors: list[dict[str, Any]],
         warnings: list[dict[str, Any]],
@@ -252,7 +249,7 @@ class JobStore:
             ":errors": errors,
             ":warnings": warnings,
             ":now": iso(now),
-            ":processing": Status.PROCESSING,
+            ":processing": JobStatus.PROCESSING,
             ":etag": etag,
             ":attempt": attempt,
         }
@@ -269,30 +266,39 @@ class JobStore:
             names={"#rows": "rows"},
         )
 
-    def add_warning(self, job_id: str, code: str, message: str, now: datetime) -> bool:
+    def add_warning(
+        self,
+        job_id: str,
+        code: str,
+        message: str,
+        now: datetime,
+        details: dict[str, str] | None = None,
+    ) -> bool:
+        """Append a warning to any existing job; `details` are extra fields of the entry."""
+        entry = {"code": code, "message": message, "at": iso(now), **(details or {})}
         return self._update(
             job_id,
             "SET warnings = list_append(if_not_exists(warnings, :empty), :entry), updatedAt = :now",
             "attribute_exists(jobId) AND #status <> :none",
             {
                 ":empty": [],
-                ":entry": [{"code": code, "message": message, "at": iso(now)}],
+                ":entry": [entry],
                 ":now": iso(now),
                 ":none": "",
             },
         )
 
     def fail_pending(self, job_id: str, code: str, message: str, now: datetime) -> bool:
-        """Used when a job cannot even start (e.g. the object is too large to be claimed)."""
+        """PENDING_UPLOAD -> FAILED: the job's file exists but no re-drive ever started it."""
         return self._update(
             job_id,
             "SET #status = :failed, errors = :errors, updatedAt = :now",
             "#status = :pending",
             {
-                ":failed": Status.FAILED,
+                ":failed": JobStatus.FAILED,
                 ":errors": [{"code": code, "message": message}],
                 ":now": iso(now),
-                ":pending": Status.PENDING_UPLOAD,
+                ":pending": JobStatus.PENDING_UPLOAD,
             },
         )
 
@@ -303,9 +309,9 @@ class JobStore:
             "if_not_exists(errors, :empty), :entry)",
             "#status = :pending",
             {
-                ":expired": Status.EXPIRED,
+                ":expired": JobStatus.EXPIRED,
                 ":now": iso(now),
-                ":pending": Status.PENDING_UPLOAD,
+                ":pending": JobStatus.PENDING_UPLOAD,
                 ":empty": [],
                 ":entry": [{"code": "UPLOAD_EXPIRED", "message": "no file was uploaded in time"}],
             },
@@ -319,18 +325,35 @@ class JobStore:
             {
                 ":true": True,
                 ":now": iso(now),
-                ":processing": Status.PROCESSING,
+                ":processing": JobStatus.PROCESSING,
                 ":seen": seen_updated_at,
             },
         )
 
-    def mark_pending_redriven(self, job_id: str, now: datetime) -> bool:
-        """A PENDING_UPLOAD job whose file exists but whose notification was lost."""
+    def mark_upload_redriven(self, job_id: str, seen_redrives: int, now: datetime) -> bool:
+        """Count one more re-drive of a PENDING_UPLOAD job whose file exists but whose
+        notification was lost; conditional on the count the sweeper read.
+
+        `updatedAt` is left alone: a pending job keeps its creation time there, which is what
+        the sweeper's index query compares against.
+        """
+        seen = (
+            "attribute_not_exists(uploadRedrives)"
+            if seen_redrives == 0
+            else "uploadRedrives = :seen"
+        )
+        values: dict[str, Any] = {
+            ":next": seen_redrives + 1,
+            ":now": iso(now),
+            ":pending": JobStatus.PENDING_UPLOAD,
+        }
+        if seen_redrives:
+            values[":seen"] = seen_redrives
         return self._update(
             job_id,
-            "SET redriven = :true",
-            "#status = :pending AND attribute_not_exists(redriven)",
-            {":true": True, ":pending": Status.PENDING_UPLOAD},
+            "SET uploadRedrives = :next, uploadRedrivenAt = :now",
+            f"#status = :pending AND {seen}",
+            values,
         )
 
     def fail_stuck(
@@ -342,21 +365,24 @@ class JobStore:
             "if_not_exists(errors, :empty), :entry)",
             "#status = :processing AND updatedAt = :seen",
             {
-                ":failed": Status.FAILED,
+                ":failed": JobStatus.FAILED,
                 ":now": iso(now),
-                ":processing": Status.PROCESSING,
+                ":processing": JobStatus.PROCESSING,
                 ":seen": seen_updated_at,
                 ":empty": [],
                 ":entry": [{"code": code, "message": message}],
             },
         )
 
-    def by_status(self, status: str, updated_before: str) -> Iterator[Job]:
-        """Jobs in `status` last updated before the given time (GSI ByStatus, paginated)."""
+    def by_status(self, status: JobStatus, updated_before: str) -> Iterator[Job]:
+        """Jobs in `status` last updated before the given time (the status index, paginated).
+
+        The index holds keys only: callers read the job itself before acting on it.
+        """
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self._table,
-            IndexName=STATUS_INDEX,
+            IndexName=JOBS_STATUS_INDEX,
             KeyConditionExpression="#status = :status AND updatedAt < :before",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": status}, ":before": {"S": updated_before}},

@@ -1,0 +1,1 @@
+"""Data access: the jobs table, the results table and the bucket's objects."""

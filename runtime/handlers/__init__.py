@@ -1,0 +1,1 @@
+"""The functions' entry points: `runtime.handlers.<name>.handler`, as the construct names them."""

@@ -1,0 +1,57 @@
+"""`GET /status/{jobId}`: the job's state, row counts, errors, warnings and report link."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from runtime.contract import FINAL_STATUSES
+from runtime.dal.jobs import no_rows
+from runtime.errors import BadRequestError, NotFoundError
+
+if TYPE_CHECKING:
+    from runtime.dal.jobs import Job, JobStore
+    from runtime.dal.objects import ObjectStore
+
+
+def parse_job_id(raw: str) -> str:
+    """A job id is a UUID in its canonical lowercase, hyphenated form."""
+    try:
+        parsed = uuid.UUID(raw)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadRequestError("jobId must be a UUID", code="INVALID_JOB_ID") from exc
+    if str(parsed) != raw.lower():
+        raise BadRequestError("jobId must be a UUID", code="INVALID_JOB_ID")
+    return str(parsed)
+
+
+def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
+    rows = no_rows()
+    rows.update(job.rows)
+    body: dict[str, Any] = {
+        "jobId": job.job_id,
+        "status": job.status,
+        "fileName": job.file_name,
+        "createdAt": job.created_at,
+        "updatedAt": job.updated_at,
+        "expiresAt": job.expires_at,
+        "rows": rows,
+        "errors": job.errors,
+        "warnings": job.warnings,
+    }
+    if report_url:
+        body["reportUrl"] = report_url
+    return body
+
+
+def job_status(
+    raw_job_id: str, jobs: JobStore, objects: ObjectStore, report_url_ttl_seconds: int
+) -> dict[str, Any]:
+    """The 200 body for a job; a report link only once the job has ended."""
+    job = jobs.get(parse_job_id(raw_job_id))
+    if job is None:
+        raise NotFoundError("no job with this id", code="JOB_NOT_FOUND")
+    report_url = None
+    if job.report_key and job.status in FINAL_STATUSES:
+        report_url = objects.report_url(job.job_id, job.report_key, report_url_ttl_seconds)
+    return status_body(job, report_url)

@@ -1,0 +1,151 @@
+"""Scheduled sweeper: no job stays non-final forever, and no uploaded file is dropped.
+
+- PENDING_UPLOAD past `expiresAt` (plus a grace period for uploads that started just before the
+  policy expired):
+  - no object under its key: the job becomes EXPIRED (`UPLOAD_EXPIRED`);
+  - the object is there (its notification was lost): the processor is re-driven with a
+    synthetic S3 event. A job whose file exists is never expired: a re-drive may sit in
+    Lambda's asynchronous queue for a while, and expiring the job meanwhile would turn the
+    file, when the event finally runs, into a "second upload". While the job stays pending it
+    is re-driven again, once per `PROCESSOR_TIMEOUT_SECONDS x (PROCESSOR_MAX_RETRIES + 1)`, up
+    to `MAX_UPLOAD_REDRIVES` times; after that it becomes FAILED (`UPLOAD_NOT_PROCESSED`) and
+    its file moves to quarantine, which the job names in a `FILE_QUARANTINED` warning.
+- PROCESSING not updated for `PROCESSOR_TIMEOUT_SECONDS x (PROCESSOR_MAX_RETRIES + 1)`: Lambda
+  has given up on it. The first time it is re-driven, the second time it becomes FAILED with the
+  reason (`PROCESSING_STUCK`) and its file is archived to `processed/`.
+Every change is conditional on the state the sweeper read, so a job that moved meanwhile is left
+alone.
+
+This module must stay light: it imports neither the processor nor the CSV parser, the duplicate
+index or the results writer (the sweeper's cold start; a test checks it).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from runtime.contract import JobStatus
+from runtime.dal.jobs import Job, iso
+from runtime.dal.objects import ObjectRef, upload_key
+from runtime.logic.notifications import redrive_event
+from runtime.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+    from runtime.dal.jobs import JobStore
+    from runtime.dal.objects import ObjectStore
+    from runtime.settings import Settings
+
+UPLOAD_GRACE = timedelta(minutes=5)
+MAX_UPLOAD_REDRIVES = 3
+
+
+class Sweeper:
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: JobStore,
+        objects: ObjectStore,
+        lambda_client: LambdaClient,
+    ) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._objects = objects
+        self._lambda = lambda_client
+        # How long Lambda may take with one event: every attempt, each up to the timeout.
+        self._attempts_window = timedelta(
+            seconds=settings.processor_timeout_seconds * (settings.processor_max_retries + 1)
+        )
+        self.summary = {"expired": 0, "redriven": 0, "failed": 0, "quarantined": 0}
+
+    def _redrive(self, job: Job, key: str, etag: str) -> None:
+        event = redrive_event(ObjectRef(self._objects.bucket, key, etag))
+        self._lambda.invoke(
+            FunctionName=self._settings.processor_function_name,
+            InvocationType="Event",
+            Payload=json.dumps(event).encode(),
+        )
+        self.summary["redriven"] += 1
+        logger.info("job re-driven", extra={"jobId": job.job_id})
+
+    def expire_uploads(self, now: datetime) -> None:
+        # PENDING_UPLOAD jobs keep their creation time in updatedAt.
+        cutoff = iso(now - timedelta(seconds=self._settings.upload_url_ttl_seconds) - UPLOAD_GRACE)
+        for candidate in self._jobs.by_status(JobStatus.PENDING_UPLOAD, cutoff):
+            job = self._jobs.get(candidate.job_id)
+            if job is None or job.status != JobStatus.PENDING_UPLOAD:
+                continue
+            if job.expires_at and job.expires_at > iso(now - UPLOAD_GRACE):
+                continue
+            key = upload_key(job.job_id)
+            head = self._objects.head(key)
+            if head is None:
+                if self._jobs.expire(job.job_id, now):
+                    self.summary["expired"] += 1
+                    logger.info("job expired", extra={"jobId": job.job_id})
+                continue
+            # The file arrived but its notification did not (or its re-drive has not run yet).
+            if job.upload_redriven_at and job.upload_redriven_at > iso(now - self._attempts_window):
+                continue
+            if job.upload_redrives < MAX_UPLOAD_REDRIVES:
+                if self._jobs.mark_upload_redriven(job.job_id, job.upload_redrives, now):
+                    self._redrive(job, key, head.etag)
+                continue
+            self._fail_unprocessed_upload(job, key, head.etag, now)
+
+    def _fail_unprocessed_upload(self, job: Job, key: str, etag: str, now: datetime) -> None:
+        message = f"the file arrived but was not processed after {job.upload_redrives} re-drive(s)"
+        if not self._jobs.fail_pending(job.job_id, "UPLOAD_NOT_PROCESSED", message, now):
+            return
+        self.summary["failed"] += 1
+        logger.warning("pending job with a file failed", extra={"jobId": job.job_id})
+        moved = self._objects.quarantine(job.job_id, key, etag)
+        if moved is not None:
+            self.summary["quarantined"] += 1
+            self._jobs.add_warning(
+                job.job_id,
+                "FILE_QUARANTINED",
+                f"the file (ETag {etag}) was not processed; it was moved to {moved}",
+                now,
+                details={"key": moved},
+            )
+
+    def settle_stuck(self, now: datetime) -> None:
+        cutoff = iso(now - self._attempts_window)
+        for candidate in self._jobs.by_status(JobStatus.PROCESSING, cutoff):
+            job = self._jobs.get(candidate.job_id)
+            if job is None or job.status != JobStatus.PROCESSING or job.updated_at >= cutoff:
+                continue
+            if not job.redriven and job.etag and job.object_key:
+                if self._jobs.mark_redriven(job.job_id, job.updated_at, now):
+                    self._redrive(job, job.object_key, job.etag)
+                continue
+            last = job.errors[-1].get("code", "") if job.errors else ""
+            message = f"processing did not finish after {job.attempt} attempt(s)"
+            if last:
+                message += f"; last error: {last}"
+            if self._jobs.fail_stuck(job.job_id, job.updated_at, "PROCESSING_STUCK", message, now):
+                self.summary["failed"] += 1
+                logger.warning("stuck job failed", extra={"jobId": job.job_id})
+                self._archive(job)
+
+    def _archive(self, job: Job) -> None:
+        """Move the file of a job failed as stuck out of incoming/, as the processor does."""
+        if not job.object_key or not job.etag:
+            return
+        try:
+            self._objects.archive(job.job_id, job.object_key, job.etag)
+        except ClientError:
+            # The job is already FAILED, so no later sweep finds it again; one file that
+            # cannot be moved must not stop the sweep of the others.
+            logger.exception("file of the failed job not archived", extra={"jobId": job.job_id})
+
+    def run(self, now: datetime) -> dict[str, int]:
+        self.expire_uploads(now)
+        self.settle_stuck(now)
+        return self.summary

@@ -1,0 +1,41 @@
+"""One contract across the layers: the construct, the Lambda code, the API schema, the client.
+
+The construct library and the Lambda code read the same file (`runtime/contract.py`); `fpipe`
+ships on its own and names the statuses itself. These tests check each consumer against the
+contract rather than against literals restated here.
+"""
+
+from __future__ import annotations
+
+import fpipe.cli
+from runtime import contract
+
+
+def test_r2_client_knows_exactly_the_contracts_final_statuses() -> None:
+    # Given the statuses fpipe waits for, and the contract's
+    # Then they are the same set, and the client's successes are final ones
+    assert {str(s) for s in contract.FINAL_STATUSES} == fpipe.cli.FINAL_STATUSES
+    assert {
+        contract.JobStatus.COMPLETED,
+        contract.JobStatus.COMPLETED_WITH_ERRORS,
+    } == fpipe.cli.SUCCESS_STATUSES
+
+
+def test_r2_every_status_but_the_first_two_is_final() -> None:
+    statuses = list(contract.JobStatus)
+    assert statuses[:2] == [contract.JobStatus.PENDING_UPLOAD, contract.JobStatus.PROCESSING]
+    assert set(statuses[2:]) == contract.FINAL_STATUSES
+
+
+def test_r12_the_library_loads_the_very_contract_the_functions_import() -> None:
+    # Given the library's view of the contract (loaded from the shipped runtime code)
+    from financial_pipeline import contract as shipped
+
+    # Then every exported name has the same value as in runtime.contract
+    assert shipped.__all__ == contract.__all__
+    for name in contract.__all__:
+        ours, theirs = getattr(shipped, name), getattr(contract, name)
+        if isinstance(ours, type):
+            assert [(m.name, m.value) for m in ours] == [(m.name, m.value) for m in theirs]
+        else:
+            assert ours == theirs, name
