@@ -17,7 +17,7 @@ help:
 	@echo "make test          - install everything, lint, and run the whole test suite (what CI runs)"
 	@echo "make test-unit     - unit tests (tests/unit): no server, no synth"
 	@echo "make test-infra    - assertions over the synthesized templates, cdk-nag (tests/infra)"
-	@echo "make test-runtime  - the Lambda code against moto servers (tests/runtime)"
+	@echo "make test-runtime  - the Lambda code against dynalite and moto behind the local endpoint (tests/runtime)"
 	@echo "make test-local    - the local pipeline end to end, and the benchmarks (tests/local, tests/bench)"
 	@echo "make lint          - ruff (lint + format check) and mypy --strict"
 	@echo "make fmt           - ruff format and autofix"
@@ -67,7 +67,8 @@ test-local: install
 synth: install
 	$(CDK) synth --quiet
 
-# BENCH_ARGS=--full adds the 1M-row and 1 GB cases; --quick is a smoke run.
+# BENCH_ARGS=--full adds the 1M-row and 1 GB cases; --quick is a smoke run; --e2e-only runs only
+# the local stack end to end (100k rows, 10k read back, 30 concurrent jobs, start time).
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
@@ -76,7 +77,8 @@ bench-file: install
 	@test -n "$(FILE)" || { echo "usage: make bench-file FILE=path.csv [S3=url] [DDB=url]"; exit 2; }
 	$(BIN)/python -m bench.runner processor "$(FILE)" $(if $(S3),--s3 $(S3)) $(if $(DDB),--ddb $(DDB))
 
-# The whole pipeline on this machine from the dev template (HOST, PORT, ENDPOINT_URL optional).
+# The whole pipeline on this machine from the dev template (HOST, PORT, ENDPOINT_URL optional):
+# dynalite (node_modules), a moto server and the functions' workers are its child processes.
 run: install
 	$(BIN)/python -m local --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000) --env $(or $(ENV),dev) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from financial_pipeline.nag import add_rule_packs
+from financial_pipeline.nag import add_compliance_packs, add_rule_packs
 from infra import EnvironmentConfig, FinancialPipelineStack, parse_environments
 
 DEFAULT_REGION = "eu-west-1"
@@ -53,10 +53,16 @@ def _stack(
     return stack
 
 
+def add_gates(app: cdk.App, stacks: list[FinancialPipelineStack]) -> None:
+    """AwsSolutions and Serverless gate every stack (R19); NIST 800-53 R5 and PCI DSS 3.2.1
+    gate the hardened ones (R26)."""
+    add_rule_packs(app)
+    add_compliance_packs(app, *(s for s in stacks if s.config.hardened))
+
+
 def main() -> None:
     app = cdk.App()
-    build_app(app)
-    add_rule_packs(app)
+    add_gates(app, build_app(app))
     app.synth()
 
 

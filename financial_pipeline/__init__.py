@@ -7,20 +7,25 @@ option types are exported for users who compose their own.
 from __future__ import annotations
 
 from financial_pipeline.api import Api, AuthorizationMode
+from financial_pipeline.firewall import Firewall
 from financial_pipeline.function import FunctionOptions, PipelineFunction
 from financial_pipeline.ingest import Ingest
+from financial_pipeline.network import Network
 from financial_pipeline.observability import Observability
-from financial_pipeline.pipeline import FinancialPipeline
+from financial_pipeline.pipeline import FinancialPipeline, Profile
 from financial_pipeline.storage import Storage
 
 __all__ = [
     "Api",
     "AuthorizationMode",
     "FinancialPipeline",
+    "Firewall",
     "FunctionOptions",
     "Ingest",
+    "Network",
     "Observability",
     "PipelineFunction",
+    "Profile",
     "Storage",
 ]
 

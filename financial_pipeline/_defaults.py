@@ -47,6 +47,15 @@ THROTTLE_BURST_LIMIT: Final = 2000  # R6
 ERROR_RATE_THRESHOLD_PERCENT: Final = 1.0  # R17
 MIN_INVOCATIONS_FOR_ERROR_RATE: Final = 20
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Hardened profile (R26). A noncurrent version (an overwritten or deleted object) stays this
+# long for recovery, then goes: versioning must not keep what the lifecycle rules delete.
+NONCURRENT_VERSION_EXPIRATION_DAYS: Final = 30
+FLOW_LOG_RETENTION: Final = logs.RetentionDays.THREE_MONTHS
+WAF_LOG_RETENTION: Final = logs.RetentionDays.THREE_MONTHS
+# Requests per IP address in 5 minutes before the web ACL blocks it (about 10/s sustained):
+# well above a back-office client paging results, well below the stage limit (R6).
+WAF_RATE_LIMIT_PER_5_MINUTES: Final = 3000
+VPC_MAX_AZS: Final = 2
 
 FUNCTION_DEFAULTS: Final[Mapping[str, Any]] = {
     "memory_size": FUNCTION_MEMORY_MB,

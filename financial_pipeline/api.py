@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from financial_pipeline._defaults import (
@@ -24,8 +25,9 @@ from financial_pipeline._defaults import (
 from financial_pipeline._names import name_prefix
 from financial_pipeline.api_schema import MODELS
 from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS, Env
+from financial_pipeline.firewall import validate_web_acl_arn
 from financial_pipeline.function import FunctionOptions, PipelineFunction
-from financial_pipeline.nag import acknowledge
+from financial_pipeline.nag import NIST, acknowledge, compliance
 from financial_pipeline.storage import Storage
 
 __all__ = [
@@ -63,6 +65,11 @@ _SYNC_DLQ: Final = (
     "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
     "asynchronous events, so it would stay empty; errors go to the caller and raise the "
     "function's error-rate alarm."
+)
+_SYNC_CONCURRENCY: Final = (
+    "The stage throttle (R6) and, in the hardened profile, the web ACL's rate limit bound "
+    "the handlers' concurrency; reserving it per handler would carve capacity out of the "
+    "account's pool and fail the deployment in accounts with a low concurrency quota."
 )
 
 
@@ -136,6 +143,8 @@ class Api(Construct):
         access_log_group: the stage's JSON access log.
         models: the API Gateway models, by name (from `api_schema.MODELS`).
         user_pool: the Cognito user pool in ``cognito`` mode, else None.
+        web_acl_association: the stage's WAF association when ``web_acl_arn`` is given,
+            else None.
     """
 
     def __init__(
@@ -150,6 +159,7 @@ class Api(Construct):
         cors_allow_origins: Sequence[str] = (),
         api_name: str | None = None,
         cloud_watch_role: bool = True,
+        web_acl_arn: str | None = None,
     ) -> None:
         """Create the API.
 
@@ -173,6 +183,9 @@ class Api(Construct):
                 e.g. ``MyStack-Pipeline-Api``, so two APIs of one stack never share a name.
             cloud_watch_role: create the account-level role API Gateway needs for execution
                 logs; default True. Turn off where the account already has one.
+            web_acl_arn: a regional WAFv2 web ACL to associate with the stage (R26); default
+                none. WAFv2 has no L2 construct, hence an ARN. The access log group uses
+                ``functions.encryption_key``.
         """
         super().__init__(scope, construct_id)
         if existing_user_pool is not None and authorization != AuthorizationMode.COGNITO:
@@ -202,7 +215,16 @@ class Api(Construct):
                 description=description,
                 options=handler_options,
             )
-            acknowledge(created.function, "Serverless-LambdaDLQ", _SYNC_DLQ)
+            acknowledge(
+                created.function,
+                ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
+                _SYNC_DLQ,
+            )
+            acknowledge(
+                created.function,
+                compliance("LambdaConcurrency", packs=(NIST,)),
+                _SYNC_CONCURRENCY,
+            )
             return created
 
         upload = handler("Upload", "POST /upload: creates a job and a presigned POST")
@@ -225,7 +247,11 @@ class Api(Construct):
         storage.grant_read_results(self.results_function)
 
         self.access_log_group = logs.LogGroup(
-            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
+            self,
+            "AccessLogs",
+            retention=LOG_RETENTION,
+            encryption_key=functions.encryption_key,
+            removal_policy=removal_policy,
         )
         cors = (
             apigw.CorsOptions(
@@ -270,11 +296,32 @@ class Api(Construct):
             ),
         )
         api = self.rest_api
+        stage = api.deployment_stage
+        self.web_acl_association: wafv2.CfnWebACLAssociation | None = None
+        if web_acl_arn is not None:
+            validate_web_acl_arn(web_acl_arn)
+            self.web_acl_association = wafv2.CfnWebACLAssociation(
+                self, "WebAclAssociation", resource_arn=stage.stage_arn, web_acl_arn=web_acl_arn
+            )
+        else:
+            acknowledge(
+                stage,
+                ["AwsSolutions-APIG3", *compliance("APIGWAssociatedWithWAF")],
+                "Callers are authenticated and the stage is throttled (R6); a WAF web ACL, "
+                "where the organisation mandates one, is the hardened profile's (R26) or is "
+                "associated by its central security tooling.",
+            )
         acknowledge(
-            api.deployment_stage,
-            "AwsSolutions-APIG3",
-            "Callers are authenticated and the stage is throttled (R6); a WAF web ACL, where "
-            "the organisation mandates one, is associated by its central security tooling.",
+            stage,
+            compliance("APIGWCacheEnabledAndEncrypted"),
+            "Every answer is dynamic and per caller (a job's progress, the latest stored "
+            "rows), so a stage cache would serve stale or another caller's data.",
+        )
+        acknowledge(
+            stage,
+            compliance("APIGWSSLEnabled"),
+            "A client certificate authenticates API Gateway to an HTTP backend; every "
+            "integration here is a Lambda proxy invoked through IAM, with no HTTP backend.",
         )
         # CDK creates this role (cloud_watch_role) but does not expose it.
         logging_role = api.node.try_find_child("CloudWatchRole")

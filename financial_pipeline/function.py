@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
@@ -18,13 +20,31 @@ from financial_pipeline._defaults import (
     LOG_RETENTION,
     merge_props,
 )
-from financial_pipeline.nag import acknowledge
+from financial_pipeline.nag import acknowledge, compliance
 
 __all__ = ["FunctionOptions", "PipelineFunction", "identity_policy"]
 
 _XRAY: Final = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
     "CDK adds them for active tracing (R7)."
+)
+# What AWSLambdaVPCAccessExecutionRole grants, inline: Lambda creates and deletes the
+# function's network interfaces with the execution role, and their ids are minted at run time.
+_ENI_ACTIONS: Final = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+_ENI: Final = (
+    "Lambda creates the function's VPC network interfaces with its execution role; their ids "
+    "are minted at run time and the Describe actions support no resource-level permissions."
+)
+_INLINE: Final = (
+    "CDK's L2 grants write each function's least-privilege statements into an inline policy "
+    "of that function's own role; a managed policy could be attached to other roles as well."
 )
 
 
@@ -39,8 +59,14 @@ class FunctionOptions:
         layers: layers with the code's dependencies; default none.
         removal_policy: of the functions' log groups; default RETAIN.
         function_props: extra ``lambda.Function`` props for every function; runtime,
-            architecture, tracing, handler, code, role, log group, environment and layers
-            cannot be overridden. Default none.
+            architecture, tracing, handler, code, role, log group, environment, layers and
+            the VPC settings below cannot be overridden. Default none.
+        encryption_key: encrypts the functions' log groups (its policy must let CloudWatch
+            Logs use it, see `financial_pipeline.encryption.allow_log_groups`); default
+            AWS-managed.
+        vpc: the VPC the functions run in; default none (Lambda's own network).
+        vpc_subnets: with ``vpc``, the subnets; default: CDK's choice for the VPC.
+        security_groups: with ``vpc``, the functions' security groups; default: CDK's.
     """
 
     code: lambda_.Code
@@ -48,6 +74,18 @@ class FunctionOptions:
     layers: Sequence[lambda_.ILayerVersion] = ()
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     function_props: Mapping[str, Any] | None = None
+    encryption_key: kms.IKey | None = None
+    vpc: ec2.IVpc | None = None
+    vpc_subnets: ec2.SubnetSelection | None = None
+    security_groups: Sequence[ec2.ISecurityGroup] = ()
+
+    def __post_init__(self) -> None:
+        if self.vpc is None and (self.vpc_subnets is not None or self.security_groups):
+            raise ValueError(
+                "vpc_subnets and security_groups need a vpc "
+                f"(got vpc_subnets={self.vpc_subnets!r}, "
+                f"{len(self.security_groups)} security group(s))"
+            )
 
 
 def identity_policy(grantee: iam.IGrantable) -> IConstruct | None:
@@ -92,7 +130,11 @@ class PipelineFunction(Construct):
         super().__init__(scope, construct_id)
 
         self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=LOG_RETENTION, removal_policy=options.removal_policy
+            self,
+            "LogGroup",
+            retention=LOG_RETENTION,
+            encryption_key=options.encryption_key,
+            removal_policy=options.removal_policy,
         )
         self.role = iam.Role(
             self,
@@ -101,6 +143,17 @@ class PipelineFunction(Construct):
             description=f"{description} (execution role)",
         )
         self.log_group.grant_write(self.role)
+        network: dict[str, Any] = {}
+        if options.vpc is not None:
+            network = {
+                "vpc": options.vpc,
+                "vpc_subnets": options.vpc_subnets,
+                "security_groups": list(options.security_groups) or None,
+            }
+            # Before the function, so that CreateFunction finds the permissions in place.
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(_ENI_ACTIONS), resources=["*"])
+            )
 
         props = merge_props(
             {**FUNCTION_DEFAULTS, "description": description},
@@ -113,6 +166,7 @@ class PipelineFunction(Construct):
                 "log_group": self.log_group,
                 "environment": dict(options.environment),
                 "layers": list(options.layers),
+                **network,
             },
             what="function_props",
         )
@@ -122,4 +176,6 @@ class PipelineFunction(Construct):
         # Active tracing has just added the X-Ray statement, so the default policy exists.
         policy = identity_policy(self.role)
         if policy is not None:
-            acknowledge(policy, "AwsSolutions-IAM5", _XRAY, applies_to="Resource::*")
+            reason = f"{_XRAY} {_ENI}" if options.vpc is not None else _XRAY
+            acknowledge(policy, "AwsSolutions-IAM5", reason, applies_to="Resource::*")
+            acknowledge(policy, compliance("IAMNoInlinePolicy"), _INLINE)

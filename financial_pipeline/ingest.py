@@ -9,6 +9,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
@@ -27,7 +28,7 @@ from financial_pipeline._defaults import (
 )
 from financial_pipeline.contract import INCOMING_PREFIX, Env
 from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
-from financial_pipeline.nag import acknowledge, arn_of
+from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance
 from financial_pipeline.storage import Storage
 
 __all__ = ["Ingest"]
@@ -72,6 +73,7 @@ class Ingest(Construct):
         functions: FunctionOptions,
         reserved_concurrency: int = PROCESSOR_RESERVED_CONCURRENCY,
         sweep_interval: Duration = SWEEP_INTERVAL,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         """Create the processor, the failure queue and the sweeper.
 
@@ -84,6 +86,9 @@ class Ingest(Construct):
                 ``function_props`` cannot set ``reserved_concurrent_executions``.
             reserved_concurrency: processor reserved concurrency; default 100 (R15).
             sweep_interval: how often the sweeper runs; default 5 minutes.
+            encryption_key: customer-managed key of the failure queue; default none
+                (SQS-managed encryption). The processor's on-failure destination is granted
+                its use.
         """
         super().__init__(scope, construct_id)
         if reserved_concurrency < 1:
@@ -98,7 +103,14 @@ class Ingest(Construct):
                 "use reserved_concurrency"
             )
 
-        self.failure_queue = sqs.Queue(self, "FailureQueue", **QUEUE_REQUIRED)
+        queue_encryption = (
+            {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key}
+            if encryption_key is not None
+            else {}
+        )
+        self.failure_queue = sqs.Queue(
+            self, "FailureQueue", **{**QUEUE_REQUIRED, **queue_encryption}
+        )
         acknowledge(self.failure_queue, "AwsSolutions-SQS3", _TERMINAL)
         acknowledge(self.failure_queue, "Serverless-SQSRedrivePolicy", _TERMINAL)
 
@@ -125,7 +137,7 @@ class Ingest(Construct):
         )
         acknowledge(
             self.processor,
-            "Serverless-LambdaDLQ",
+            ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
             "Failed asynchronous events go to an on-failure destination (the failure queue), "
             "which records the error and request context a dead-letter queue would lose (R14).",
         )
@@ -143,7 +155,7 @@ class Ingest(Construct):
             s3n.LambdaDestination(self.processor),
             s3.NotificationKeyFilter(prefix=INCOMING_PREFIX, suffix=".csv"),
         )
-        self._acknowledge_notifications_handler()
+        self._acknowledge_notifications_handler(storage.bucket)
 
         sweeper = PipelineFunction(
             self,
@@ -156,7 +168,18 @@ class Ingest(Construct):
         self.sweeper_log_group = sweeper.log_group
         # A failed sweep is simply repeated by the next scheduled run.
         self.sweeper.configure_async_invoke(retry_attempts=0)
-        acknowledge(self.sweeper, "Serverless-LambdaDLQ", _SCHEDULED)
+        acknowledge(
+            self.sweeper,
+            ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
+            _SCHEDULED,
+        )
+        acknowledge(
+            self.sweeper,
+            compliance("LambdaConcurrency", packs=(NIST,)),
+            "The sweeper runs once per schedule tick and its updates are conditional, so an "
+            "overlapping run is harmless; reserving concurrency for it would only take "
+            "capacity away from the account's other functions.",
+        )
         acknowledge(self.sweeper, "Serverless-LambdaAsyncFailureDestination", _SCHEDULED)
         storage.grant_read_write_jobs(self.sweeper)
         # HeadObject (did the upload of a pending job arrive?), archiving the file of a job it
@@ -206,7 +229,17 @@ class Ingest(Construct):
         """How long the processor takes for one file (default: p99 over 5 minutes, R21)."""
         return self.processor.metric_duration(period=period, statistic=statistic)
 
-    def _acknowledge_notifications_handler(self) -> None:
+    def _acknowledge_notifications_handler(self, bucket: s3.IBucket) -> None:
+        # CDK puts the handler's permissions on the bucket into a policy beside the bucket.
+        notifications = bucket.node.try_find_child("Notifications")
+        policy = notifications.node.try_find_child("HandlerPolicy") if notifications else None
+        if policy is not None:
+            acknowledge(
+                policy,
+                compliance("IAMNoInlinePolicy"),
+                "CDK's bucket-notification custom resource gets s3:PutBucketNotification on "
+                "this bucket only, in an inline policy of its own deploy-time role.",
+            )
         handler = Stack.of(self).node.try_find_child(_NOTIFICATIONS_HANDLER)
         role = handler.node.try_find_child("Role") if handler is not None else None
         if role is not None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -23,6 +22,7 @@ from financial_pipeline._names import MAX_PREFIX_LENGTH
 from financial_pipeline._names import name_prefix as derived_name_prefix
 from financial_pipeline.api import Api
 from financial_pipeline.contract import JOBS_STATUS_INDEX
+from financial_pipeline.encryption import allow_alarms
 from financial_pipeline.ingest import Ingest
 from financial_pipeline.nag import acknowledge
 from financial_pipeline.storage import Storage
@@ -61,8 +61,9 @@ class Observability(Construct):
 
     Attributes:
         topic: the alarm topic (KMS-encrypted; CloudWatch may use the key).
-        topic_key: the topic's customer-managed key. An AWS-managed key cannot be used: its
-            policy does not let CloudWatch publish, and alarms would fail silently.
+        topic_key: the topic's customer-managed key: ``encryption_key`` when given, else a
+            key of its own. An AWS-managed key cannot be used: its policy does not let
+            CloudWatch publish, and alarms would fail silently.
         alarms: every alarm, by a stable name.
         dashboard: the CloudWatch dashboard.
     """
@@ -79,6 +80,7 @@ class Observability(Construct):
         alarm_email: str | None = None,
         error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT,
         min_invocations: int = MIN_INVOCATIONS_FOR_ERROR_RATE,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         """Create the alarms, their topic and the dashboard.
 
@@ -91,6 +93,9 @@ class Observability(Construct):
             error_rate_threshold_percent: function and API error-rate threshold; default 1.
             min_invocations: calls per 5 minutes below which the error rate counts as 0;
                 default 20.
+            encryption_key: the key to encrypt the topic with (the hardened profile's one
+                key, R26); its policy gets the statement that lets this pipeline's alarms use
+                it (an imported key's owner adds it). Default: a new key for the topic.
         """
         super().__init__(scope, construct_id)
         if not 0 < error_rate_threshold_percent <= 100:
@@ -106,34 +111,14 @@ class Observability(Construct):
                 f"name_prefix must be 1-{MAX_PREFIX_LENGTH} letters, digits, '-' or '_' "
                 f"(got {prefix!r})"
             )
-        stack = Stack.of(self)
-
-        self.topic_key = kms.Key(
+        self.topic_key = encryption_key or kms.Key(
             self,
             "TopicKey",
             description=f"{prefix} alarm topic",
             enable_key_rotation=True,
         )
-        # Only this account's alarms of this pipeline may use the key: without the conditions
-        # any account's CloudWatch could encrypt with it (confused deputy).
-        self.topic_key.grant(
-            iam.ServicePrincipal(
-                "cloudwatch.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=f"{prefix}-*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
-            ),
-            "kms:Decrypt",
-            "kms:GenerateDataKey*",
-        )
+        # Only this account's alarms of this pipeline may use the key.
+        allow_alarms(self.topic_key, prefix)
         self.topic = sns.Topic(
             self,
             "AlarmTopic",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -9,6 +10,8 @@ from typing import Any, Final
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -27,12 +30,27 @@ from financial_pipeline._names import name_prefix
 from financial_pipeline._runtime import dependencies_code, function_code
 from financial_pipeline.api import Api, AuthorizationMode
 from financial_pipeline.contract import Env
+from financial_pipeline.encryption import allow_log_groups, pipeline_key
+from financial_pipeline.firewall import Firewall, validate_web_acl_arn
 from financial_pipeline.function import FunctionOptions
 from financial_pipeline.ingest import Ingest
+from financial_pipeline.network import Network
 from financial_pipeline.observability import Observability
 from financial_pipeline.storage import Storage
 
-__all__ = ["FinancialPipeline"]
+__all__ = ["FinancialPipeline", "Profile"]
+
+
+class Profile(enum.StrEnum):
+    """The security profile a pipeline is built with."""
+
+    DEFAULT = "default"
+    """SSE-S3 and AWS-managed encryption (R8), functions in Lambda's own network, no web ACL;
+    each hardening prop may still be turned on by itself."""
+    HARDENED = "hardened"
+    """R26: every hardening prop on (one customer-managed key, a WAF web ACL, functions in a
+    VPC, a versioned bucket); turning one off is refused."""
+
 
 _ENVIRONMENT_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _METRICS_NAMESPACE: Final = "FinancialPipeline"
@@ -57,6 +75,11 @@ class FinancialPipeline(Construct):
         pipeline.api.rest_api.url  # the stage URL
 
     Attributes:
+        profile: the `Profile` the pipeline was built with.
+        encryption_key: the customer-managed key of every data store and log group, or None.
+        network: the VPC and its endpoints (`Network`), or None.
+        firewall: the web ACL the pipeline created (`Firewall`), or None (none, or an
+            existing one associated by ARN).
         storage: bucket and tables (`Storage`).
         ingest: processor, failure queue and sweeper (`Ingest`).
         api: REST API and its handlers (`Api`).
@@ -89,6 +112,15 @@ class FinancialPipeline(Construct):
         bucket_props: Mapping[str, Any] | None = None,
         function_props: Mapping[str, Any] | None = None,
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
+        profile: Profile | str = Profile.DEFAULT,
+        customer_managed_key: bool | None = None,
+        existing_encryption_key: kms.IKey | None = None,
+        web_acl: bool | None = None,
+        existing_web_acl_arn: str | None = None,
+        run_in_vpc: bool | None = None,
+        existing_vpc: ec2.IVpc | None = None,
+        vpc_endpoints: bool = True,
+        bucket_versioning: bool | None = None,
     ) -> None:
         """Create the pipeline.
 
@@ -131,8 +163,61 @@ class FinancialPipeline(Construct):
                 R21) while it scales; warm throughput makes that capacity available from the
                 first write. Billed once when raised; does not lift the per-partition limit
                 of 1,000 writes/s (one symbol). Default: unset (see docs/CAPACITY.md).
+            profile: ``default`` or ``hardened`` (R26); default ``default``. ``hardened``
+                turns on the four props below and refuses any of them set to False.
+            customer_managed_key: encrypt the upload bucket (SSE-KMS with a bucket key), both
+                tables, the failure queue, the alarm topic and every log group with one
+                customer-managed key: ``existing_encryption_key``, else a new one with yearly
+                rotation. Default: on in the hardened profile, else off (SSE-S3, R8).
+            existing_encryption_key: the key to use (implies ``customer_managed_key``);
+                default: a new key. Its owner maintains its policy, which must let CloudWatch
+                Logs of the account and region use it (principal
+                ``logs.<region>.amazonaws.com``, condition ``ArnLike
+                kms:EncryptionContext:aws:logs:arn arn:<partition>:logs:<region>:<account>:
+                log-group:*``) and CloudWatch publish this pipeline's alarms
+                (``cloudwatch.amazonaws.com``, ``aws:SourceAccount`` and ``aws:SourceArn``
+                of its alarms); the functions' grants go to their roles and need the key
+                policy to delegate to the account's IAM policies.
+            web_acl: associate a WAF web ACL with the API stage: ``existing_web_acl_arn``,
+                else a new one (a per-address rate limit, AWS managed IP-reputation,
+                known-bad-inputs and common rule groups, request logs with credentials
+                redacted). Default: on in the hardened profile, else off.
+            existing_web_acl_arn: a regional WAFv2 web ACL's ARN (implies ``web_acl``);
+                default: a new web ACL. WAFv2 has no L2 construct to pass instead.
+            run_in_vpc: run every function in a VPC: ``existing_vpc``, else a new one with
+                private isolated subnets and no NAT, reaching S3 and DynamoDB through gateway
+                endpoints and Lambda and X-Ray through interface endpoints (billed hourly,
+                see `financial_pipeline.network.INTERFACE_ENDPOINTS`). Default: on in the
+                hardened profile, else off.
+            existing_vpc: the VPC to run in (implies ``run_in_vpc``); default: a new VPC.
+            vpc_endpoints: create the endpoints in the VPC; default True. Turn off for an
+                existing VPC that already has them.
+            bucket_versioning: version both buckets, noncurrent versions deleted after 30
+                days. Default: on in the hardened profile, else off.
         """
         super().__init__(scope, construct_id)
+        self.profile = _profile(profile)
+        hardened = self.profile == Profile.HARDENED
+        use_key = _hardening(
+            "customer_managed_key",
+            customer_managed_key,
+            hardened=hardened,
+            existing=("existing_encryption_key", existing_encryption_key),
+        )
+        use_web_acl = _hardening(
+            "web_acl",
+            web_acl,
+            hardened=hardened,
+            existing=("existing_web_acl_arn", existing_web_acl_arn),
+        )
+        use_vpc = _hardening(
+            "run_in_vpc", run_in_vpc, hardened=hardened, existing=("existing_vpc", existing_vpc)
+        )
+        versioned = _hardening("bucket_versioning", bucket_versioning, hardened=hardened)
+        if not vpc_endpoints and not use_vpc:
+            raise ValueError("vpc_endpoints=False needs run_in_vpc or existing_vpc (got neither)")
+        if existing_web_acl_arn is not None:
+            validate_web_acl_arn(existing_web_acl_arn)
         mode = _authorization_mode(authorization)
         _validate(
             environment_name=environment_name,
@@ -148,6 +233,42 @@ class FinancialPipeline(Construct):
         # stack never clash.
         names = name_prefix(self)
 
+        self.encryption_key: kms.IKey | None = None
+        if use_key:
+            self.encryption_key = existing_encryption_key or pipeline_key(
+                self,
+                "EncryptionKey",
+                description=f"{names}: bucket, tables, queue, topic and log groups",
+                removal_policy=removal_policy,
+            )
+            allow_log_groups(self.encryption_key)
+        self.network = (
+            Network(
+                self,
+                "Network",
+                existing_vpc=existing_vpc,
+                endpoints=vpc_endpoints,
+                encryption_key=self.encryption_key,
+                removal_policy=removal_policy,
+            )
+            if use_vpc
+            else None
+        )
+        self.firewall = (
+            Firewall(
+                self,
+                "Firewall",
+                name=name_prefix(self, max_length=100),
+                encryption_key=self.encryption_key,
+                removal_policy=removal_policy,
+            )
+            if use_web_acl and existing_web_acl_arn is None
+            else None
+        )
+        web_acl_arn = (
+            self.firewall.web_acl.attr_arn if self.firewall is not None else existing_web_acl_arn
+        )
+
         self.storage = Storage(
             self,
             "Storage",
@@ -156,6 +277,8 @@ class FinancialPipeline(Construct):
             cors_allow_origins=cors_allow_origins,
             bucket_props=bucket_props,
             results_table_warm_throughput=results_table_warm_throughput,
+            encryption_key=self.encryption_key,
+            versioned=versioned,
         )
         self.dependencies_layer = dependencies_layer or lambda_.LayerVersion(
             self,
@@ -186,6 +309,10 @@ class FinancialPipeline(Construct):
             layers=[self.dependencies_layer],
             removal_policy=removal_policy,
             function_props=function_props,
+            encryption_key=self.encryption_key,
+            vpc=self.network.vpc if self.network else None,
+            vpc_subnets=self.network.subnets if self.network else None,
+            security_groups=[self.network.security_group] if self.network else (),
         )
 
         self.ingest = Ingest(
@@ -194,6 +321,7 @@ class FinancialPipeline(Construct):
             storage=self.storage,
             functions=functions,
             reserved_concurrency=processor_reserved_concurrency,
+            encryption_key=self.encryption_key,
         )
         self.api = Api(
             self,
@@ -205,6 +333,7 @@ class FinancialPipeline(Construct):
             cors_allow_origins=cors_allow_origins,
             api_name=f"{names}-api",
             cloud_watch_role=api_cloud_watch_role,
+            web_acl_arn=web_acl_arn,
         )
         self.observability = Observability(
             self,
@@ -214,7 +343,33 @@ class FinancialPipeline(Construct):
             api=self.api,
             name_prefix=names,
             alarm_email=alarm_email,
+            encryption_key=self.encryption_key,
         )
+
+
+def _profile(value: Profile | str) -> Profile:
+    try:
+        return Profile(value)
+    except ValueError:
+        allowed = ", ".join(repr(p.value) for p in Profile)
+        raise ValueError(f"profile must be one of {allowed} (got {value!r})") from None
+
+
+def _hardening(
+    name: str,
+    value: bool | None,
+    *,
+    hardened: bool,
+    existing: tuple[str, object | None] = ("", None),
+) -> bool:
+    """Whether one hardening prop is on: its own value, else implied by an existing resource
+    or the hardened profile. Turning it off against either is a contradiction."""
+    existing_name, resource = existing
+    if value is False and resource is not None:
+        raise ValueError(f"{existing_name} needs {name} (got {name}=False)")
+    if value is False and hardened:
+        raise ValueError(f"profile 'hardened' needs {name} (got {name}=False)")
+    return value if value is not None else hardened or resource is not None
 
 
 def _authorization_mode(value: AuthorizationMode | str) -> AuthorizationMode:

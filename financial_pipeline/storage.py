@@ -9,6 +9,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -20,6 +21,7 @@ from financial_pipeline._defaults import (
     INCOMING_SAFETY_EXPIRATION_DAYS,
     METRIC_PERIOD,
     MULTIPART_ABORT_DAYS,
+    NONCURRENT_VERSION_EXPIRATION_DAYS,
     PROCESSED_EXPIRATION_DAYS,
     QUARANTINE_EXPIRATION_DAYS,
     merge_props,
@@ -32,19 +34,38 @@ from financial_pipeline.contract import (
     REPORTS_PREFIX,
 )
 from financial_pipeline.function import identity_policy
-from financial_pipeline.nag import acknowledge, arn_of
+from financial_pipeline.nag import acknowledge, arn_of, compliance
 
 __all__ = ["Storage"]
+
+# What S3 asks of the caller's KMS permissions for each object action on an SSE-KMS bucket:
+# reading decrypts the data key, writing generates one (S3 also decrypts it to finish a
+# multipart upload, which the rejection report is).
+_KEY_ACTIONS = {
+    "s3:GetObject": ("kms:Decrypt",),
+    "s3:PutObject": ("kms:GenerateDataKey",),
+}
+_REPLICATION = (
+    "Cross-region replication is a disaster-recovery decision of the account owner (a second "
+    "region, its key and its residency rules); objects here are transient and the durable "
+    "record is the jobs table, which has point-in-time recovery."
+)
 
 
 class Storage(Construct):
     """Where uploads, job state and results live.
 
-    Versioning of the upload bucket is off, deliberately: every object is transient (a file
-    moves from ``incoming/`` to ``processed/`` and is deleted after 30 days, R10), the durable
-    record of a job is the jobs table, and versioning would keep a noncurrent copy of every
-    move and delete, defeating R10 unless yet another rule expired noncurrent versions. Users
-    who need object-level recovery can pass ``bucket_props={"versioned": True}``.
+    Versioning of the upload bucket is off by default, deliberately: every object is
+    transient (a file moves from ``incoming/`` to ``processed/`` and is deleted after 30 days,
+    R10), the durable record of a job is the jobs table, and versioning would keep a
+    noncurrent copy of every move and delete, defeating R10 unless yet another rule expired
+    noncurrent versions. ``versioned=True`` (the hardened profile, R26) turns it on for both
+    buckets with that rule: noncurrent versions are deleted after 30 days.
+
+    With ``encryption_key`` (R26) the upload bucket is SSE-KMS with an S3 bucket key and both
+    tables use the key; the grants below then carry the key permissions their S3 actions
+    need. The access-log bucket stays SSE-S3: S3 server access logging cannot deliver to a
+    bucket whose default encryption is SSE-KMS.
 
     Access goes through the intent-named ``grant_*`` methods, which grant one prefix's object
     actions and acknowledge the prefix wildcard they cause; alarms and dashboards read the
@@ -56,6 +77,7 @@ class Storage(Construct):
         access_log_bucket: receives the upload bucket's server access logs.
         results_table: one item per accepted row, keyed ``symbol`` / ``timestamp`` (R11).
         jobs_table: one item per job, keyed ``jobId``, TTL ``ttl``, index ``ByStatus``.
+        encryption_key: the customer-managed key of the bucket and tables, or None.
     """
 
     def __init__(
@@ -68,6 +90,8 @@ class Storage(Construct):
         cors_allow_origins: Sequence[str] = (),
         bucket_props: Mapping[str, Any] | None = None,
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
+        encryption_key: kms.IKey | None = None,
+        versioned: bool = False,
     ) -> None:
         """Create the storage.
 
@@ -89,6 +113,10 @@ class Storage(Construct):
                 cannot lift the 1,000 writes/s limit of one partition (one symbol), and
                 raising it is billed once. Values must be positive; values at or below the
                 on-demand starting point buy nothing. Default: unset (DynamoDB's default).
+            encryption_key: customer-managed key of the upload bucket (SSE-KMS, bucket key)
+                and both tables; default none (SSE-S3, R8, and DynamoDB's AWS-owned key).
+            versioned: version both buckets and expire noncurrent versions after 30 days;
+                default False. ``bucket_props`` cannot then turn versioning off.
         """
         super().__init__(scope, construct_id)
         _validate_warm_throughput(results_table_warm_throughput)
@@ -102,6 +130,8 @@ class Storage(Construct):
         # made of plain CfnResources, which cdk-nag's rules (they match L1 classes) do not
         # inspect, so it has no finding to acknowledge; the dev stack's nag test proves it.
         destroy = removal_policy == RemovalPolicy.DESTROY
+        self.encryption_key = encryption_key
+        versioning: dict[str, Any] = {"versioned": True} if versioned else {}
 
         self.access_log_bucket = s3.Bucket(
             self,
@@ -109,7 +139,7 @@ class Storage(Construct):
             **merge_props(
                 BUCKET_DEFAULTS,
                 None,
-                BUCKET_REQUIRED,
+                {**BUCKET_REQUIRED, **versioning},
                 what="access log bucket props",
             ),
             removal_policy=removal_policy,
@@ -117,14 +147,22 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_EXPIRATION_DAYS)
-                )
+                ),
+                *(_noncurrent_rules() if versioned else ()),
             ],
         )
         acknowledge(
             self.access_log_bucket,
-            "AwsSolutions-S1",
+            ["AwsSolutions-S1", *compliance("S3BucketLoggingEnabled")],
             "This is the server access log bucket; logging it into itself would loop.",
         )
+        acknowledge(
+            self.access_log_bucket,
+            compliance("S3DefaultEncryptionKMS"),
+            "S3 server access logging delivers only to buckets whose default encryption is "
+            "SSE-S3; SSE-KMS destinations are not supported, so this bucket stays AES256.",
+        )
+        acknowledge(self.access_log_bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
 
         cors = (
             [
@@ -138,14 +176,29 @@ class Storage(Construct):
             if cors_allow_origins
             else None
         )
+        encryption: dict[str, Any] = (
+            {
+                "encryption": s3.BucketEncryption.KMS,
+                "encryption_key": encryption_key,
+                # One data key per bucket rather than per object: far fewer KMS calls.
+                "bucket_key_enabled": True,
+            }
+            if encryption_key is not None
+            else {}
+        )
         upload_props = merge_props(
             {**BUCKET_DEFAULTS, "removal_policy": removal_policy, "cors": cors},
             bucket_props,
             {
                 **BUCKET_REQUIRED,
+                **encryption,
+                **versioning,
                 "server_access_logs_bucket": self.access_log_bucket,
                 "server_access_logs_prefix": "upload-bucket/",
-                "lifecycle_rules": _lifecycle_rules(job_ttl_days),
+                "lifecycle_rules": [
+                    *_lifecycle_rules(job_ttl_days),
+                    *(_noncurrent_rules() if versioned else ()),
+                ],
             },
             what="bucket_props",
         )
@@ -153,7 +206,13 @@ class Storage(Construct):
             "auto_delete_objects", upload_props["removal_policy"] == RemovalPolicy.DESTROY
         )
         self.bucket = s3.Bucket(self, "UploadBucket", **upload_props)
+        acknowledge(self.bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
 
+        table_encryption = (
+            dynamodb.TableEncryptionV2.customer_managed_key(encryption_key)
+            if encryption_key is not None
+            else None
+        )
         deletion_protection = removal_policy == RemovalPolicy.RETAIN
         self.results_table = dynamodb.TableV2(
             self,
@@ -170,6 +229,7 @@ class Storage(Construct):
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
             warm_throughput=results_table_warm_throughput,
+            encryption=table_encryption,
         )
 
         self.jobs_table = dynamodb.TableV2(
@@ -197,6 +257,7 @@ class Storage(Construct):
             ],
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
+            encryption=table_encryption,
         )
 
     # Object grants. Each names one prefix: ``bucket.grant_read`` and ``grant_put`` would also
@@ -220,7 +281,9 @@ class Storage(Construct):
 
     def grant_write_reports(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:PutObject`` under ``reports/`` (multipart uploads included)."""
-        return self._grant_objects(grantee, REPORTS_PREFIX, "s3:PutObject")
+        grant = self._grant_objects(grantee, REPORTS_PREFIX, "s3:PutObject")
+        # Completing a multipart upload decrypts the data key its parts were encrypted with.
+        return self._grant_key(grantee, grant, "kms:Decrypt")
 
     def grant_read_reports(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:GetObject`` under ``reports/``: signs a report's download URL."""
@@ -249,11 +312,11 @@ class Storage(Construct):
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Query the stored rows."""
-        return self.results_table.grant_read_data(grantee)
+        return self._table_key_grant(grantee, self.results_table.grant_read_data(grantee))
 
     def grant_write_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Store rows."""
-        return self.results_table.grant_write_data(grantee)
+        return self._table_key_grant(grantee, self.results_table.grant_write_data(grantee))
 
     # Metrics: sums over ``period`` (default 5 minutes), what throttling alarms fire on (R18).
 
@@ -315,6 +378,10 @@ class Storage(Construct):
             actions=list(actions),
             resource_arns=[self.bucket.arn_for_objects(f"{prefix}*")],
         )
+        # A presigned URL is authorized with its signer's permissions, key included.
+        grant = self._grant_key(
+            grantee, grant, *sorted({k for a in actions for k in _KEY_ACTIONS.get(a, ())})
+        )
         self._acknowledge_once(
             grantee,
             f"Resource::{arn_of(self.bucket)}/{prefix}*",
@@ -323,7 +390,27 @@ class Storage(Construct):
         )
         return grant
 
+    def _grant_key(self, grantee: iam.IGrantable, grant: iam.Grant, *actions: str) -> iam.Grant:
+        if self.encryption_key is None or not actions:
+            return grant
+        return grant.combine(self.encryption_key.grant(grantee, *actions))
+
+    def _table_key_grant(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
+        # The table's L2 grants add the key actions DynamoDB needs on the grantee's behalf,
+        # the write set spelled with wildcards; they name the one pipeline key only.
+        if self.encryption_key is not None:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                self._acknowledge_once(
+                    grantee,
+                    f"Action::{action}",
+                    "CDK's grants on a table or queue encrypted with the pipeline key include "
+                    f"{action} on that one key, so the service can encrypt on the caller's "
+                    "behalf; no other key is covered.",
+                )
+        return grant
+
     def _jobs_grant(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
+        self._table_key_grant(grantee, grant)
         self._acknowledge_once(
             grantee,
             f"Resource::{arn_of(self.jobs_table)}/index/*",
@@ -359,6 +446,18 @@ def _validate_warm_throughput(warm: dynamodb.WarmThroughput | None) -> None:
             raise ValueError(
                 f"results_table_warm_throughput {name} must be a positive integer (got {value!r})"
             )
+
+
+def _noncurrent_rules() -> list[s3.LifecycleRule]:
+    # A versioned bucket turns every delete and lifecycle expiration into a noncurrent version
+    # behind a delete marker: both go, so the current-version rules still empty the bucket.
+    return [
+        s3.LifecycleRule(
+            id="ExpireNoncurrentVersions",
+            noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_EXPIRATION_DAYS),
+            expired_object_delete_marker=True,
+        )
+    ]
 
 
 def _lifecycle_rules(job_ttl_days: int) -> list[s3.LifecycleRule]:

@@ -5,8 +5,9 @@
     fpipe results AAPL --start 2024-01-01T00:00:00Z --all
 
 The API URL comes from ``--api`` or ``FPIPE_API_URL`` (default http://127.0.0.1:8000, the local
-stack). Requests to an ``execute-api`` URL are signed with SigV4 from the standard AWS
-credential chain.
+stack). Every request is signed with SigV4: for an ``execute-api`` URL from the standard AWS
+credential chain, for the local stack from the ``.local/credentials`` file that ``make run``
+writes (profile ``local`` unless ``--profile`` or ``AWS_PROFILE`` names another of its profiles).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fpipe.output import ProgressBar, table
 try:
     import requests
 
-    from fpipe.client import API_URL_ENV, ApiError, Client
+    from fpipe.client import API_URL_ENV, ApiError, Client, CredentialsError
 except ImportError as missing:  # pragma: no cover - depends on the installation
     raise SystemExit(
         f"fpipe needs the 'cli' extra: pip install 'financial-pipeline[cli]' ({missing})"
@@ -35,6 +36,12 @@ except ImportError as missing:  # pragma: no cover - depends on the installation
 SUCCESS_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
 FINAL_STATUSES = SUCCESS_STATUSES | {"FAILED", "EXPIRED"}
 
+_AUTH_CODES = frozenset({"MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE"})
+_AUTH_HINT = (
+    "fpipe: the API wants SigV4 credentials it knows: for the local stack run fpipe inside the "
+    "checkout (make run writes .local/credentials), or pass --profile"
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fpipe", description=__doc__.split("\n\n")[0])
@@ -42,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         "--api", help=f"API base URL (default: ${API_URL_ENV} or http://127.0.0.1:8000)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--profile",
+        help="AWS profile to sign with (for the local stack: one of .local/credentials)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     upload = commands.add_parser("upload", help="upload a CSV file")
@@ -178,7 +189,11 @@ def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     args = _parser().parse_args(argv)
-    client = Client(args.api)
+    try:
+        client = Client(args.api, profile=args.profile)
+    except CredentialsError as exc:
+        print(f"fpipe: cannot sign requests: {exc}", file=err)
+        return 1
     command = {"upload": cmd_upload, "status": cmd_status, "results": cmd_results}[args.command]
     try:
         return command(client, args, out, err)
@@ -190,6 +205,8 @@ def main(
         print(f"fpipe: {exc}", file=err)
         if exc.correlation_id:
             print(f"fpipe: correlation id {exc.correlation_id}", file=err)
+        if exc.code in _AUTH_CODES:
+            print(_AUTH_HINT, file=err)
         return 1
     except OSError as exc:
         print(f"fpipe: {exc}", file=err)

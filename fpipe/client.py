@@ -1,18 +1,33 @@
-"""HTTP client of the pipeline API: SigV4 for a deployed API, nothing for the local pipeline."""
+"""HTTP client of the pipeline API, every request signed with SigV4 (service ``execute-api``).
+
+Credentials: for a deployed API (``*.execute-api.<region>.amazonaws.com``) the standard AWS
+chain, in the URL's region. For any other URL (the local pipeline) the local principals file
+``.local/credentials`` found in the current directory or a parent, profile ``--profile``, else
+``$AWS_PROFILE`` when the file has it, else ``local``, in the region the file names; no
+credentials of the standard chain can be valid there. ``AWS_SHARED_CREDENTIALS_FILE`` set
+explicitly, or no local file, means the standard chain for local URLs too.
+"""
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
+if TYPE_CHECKING:
+    import botocore.session
+    from botocore.credentials import Credentials
+
 API_URL_ENV = "FPIPE_API_URL"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+LOCAL_CREDENTIALS = Path(".local") / "credentials"
+LOCAL_PROFILE = "local"
 _AWS_API_HOST = re.compile(
     r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
 )
@@ -40,31 +55,96 @@ def aws_region(api_url: str) -> str | None:
 
 
 class SigV4Auth(requests.auth.AuthBase):
-    """Signs each request for API Gateway (service ``execute-api``) from the standard credential
-    chain (environment, profile, SSO, instance role)."""
+    """Signs each request for API Gateway (service ``execute-api``) with botocore's signer."""
 
-    def __init__(self, region: str) -> None:
-        import botocore.session  # noqa: PLC0415 - only for an AWS URL
-
-        credentials = botocore.session.Session().get_credentials()
-        if credentials is None:
-            raise RuntimeError("no AWS credentials found for signing (IAM-protected API)")
-        self._credentials = credentials
-        self._region = region
+    def __init__(self, credentials: Credentials, region: str) -> None:
+        self.credentials = credentials
+        self.region = region
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         from botocore.auth import SigV4Auth as BotoSigV4Auth  # noqa: PLC0415
         from botocore.awsrequest import AWSRequest  # noqa: PLC0415
 
         body = request.body if request.body is not None else b""
+        if isinstance(body, str):
+            body = body.encode()
+        url = urlsplit(str(request.url))
         aws_request = AWSRequest(
-            method=request.method, url=request.url, data=body, headers=dict(request.headers)
+            method=request.method,
+            url=urlunsplit((url.scheme, url.netloc, url.path, "", "")),
+            data=body,
+            headers=dict(request.headers),
         )
+        # SigV4's canonical query (decoded, then encoded and sorted by its rules) whatever
+        # encoding the URL used ("+" or "%20"), as the verifying side computes it.
+        aws_request.params = parse_qsl(url.query, keep_blank_values=True)  # type: ignore[assignment]
         BotoSigV4Auth(
-            self._credentials.get_frozen_credentials(), "execute-api", self._region
+            self.credentials.get_frozen_credentials(), "execute-api", self.region
         ).add_auth(aws_request)
         request.headers.update(dict(aws_request.headers.items()))
         return request
+
+
+class CredentialsError(RuntimeError):
+    """No usable credentials for signing (an unknown profile, none in the chain)."""
+
+
+def find_local_credentials(start: Path | None = None) -> Path | None:
+    """``.local/credentials`` in ``start`` (default: the current directory) or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / LOCAL_CREDENTIALS
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _profiles(path: Path) -> list[str]:
+    parser = configparser.RawConfigParser()
+    parser.read(path, encoding="utf-8")
+    return parser.sections()
+
+
+def signer_for(api_url: str, profile: str | None = None) -> SigV4Auth | None:
+    """The signer of requests to ``api_url``; None when no credentials are found for a local
+    URL (the API then answers 403)."""
+    import botocore.session  # noqa: PLC0415 - botocore is slow to import
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+
+    try:
+        return _signer_for(api_url, profile, botocore.session.Session)
+    except BotoCoreError as exc:
+        raise CredentialsError(str(exc)) from None
+
+
+def _signer_for(
+    api_url: str, profile: str | None, new_session: type[botocore.session.Session]
+) -> SigV4Auth | None:
+    region = aws_region(api_url)
+    session = new_session(profile=profile)
+    if region is None and "AWS_SHARED_CREDENTIALS_FILE" not in os.environ:
+        local_file = find_local_credentials()
+        if local_file is not None:
+            names = _profiles(local_file)
+            # --profile must exist where it is looked for; AWS_PROFILE may name one of the
+            # shell's own profiles, so the local default stands in for it.
+            if profile is not None:
+                name = profile
+            else:
+                name = os.environ.get("AWS_PROFILE") or LOCAL_PROFILE
+                name = name if name in names else LOCAL_PROFILE
+            if name in names:
+                # An explicit profile in a session of its own: neither the environment's keys
+                # nor ~/.aws/config can stand in for the local principal.
+                session = new_session(profile=name)
+                session.set_config_variable("credentials_file", str(local_file))
+                session.set_config_variable("config_file", os.devnull)
+    credentials = session.get_credentials()
+    if credentials is None:
+        if region is not None:
+            raise CredentialsError("no AWS credentials found for signing (IAM-protected API)")
+        return None
+    return SigV4Auth(credentials, region or session.get_config_variable("region") or "us-east-1")
 
 
 class _MultipartBody:
@@ -108,12 +188,13 @@ class _MultipartBody:
 
 
 class Client:
-    def __init__(self, api_url: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, api_url: str | None = None, *, timeout: float = 30.0, profile: str | None = None
+    ) -> None:
         self.api_url = (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        region = aws_region(self.api_url)
-        self._auth = SigV4Auth(region) if region else None
+        self._auth = signer_for(self.api_url, profile)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self.session.request(
@@ -190,7 +271,10 @@ class Client:
             )
             if value is not None
         }
-        return self._request("GET", f"/results/{quote(symbol, safe='')}", params=params)
+        # Encoded here as SigV4 encodes (%20, never "+"), so the URL is its canonical form.
+        query = urlencode(params, quote_via=quote)
+        path = f"/results/{quote(symbol, safe='')}" + (f"?{query}" if query else "")
+        return self._request("GET", path)
 
     def all_results(self, symbol: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every page, following ``nextToken`` until the last page."""

@@ -9,7 +9,7 @@ from typing import Any, Final
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 
-from financial_pipeline import AuthorizationMode
+from financial_pipeline import AuthorizationMode, Profile
 
 __all__ = ["EnvironmentConfig", "parse_environments"]
 
@@ -30,6 +30,7 @@ _KEYS: Final = {
     "corsAllowOrigins",
     "resultsWarmReadUnitsPerSecond",
     "resultsWarmWriteUnitsPerSecond",
+    "profile",
 }
 
 
@@ -51,6 +52,13 @@ class EnvironmentConfig:
     cors_allow_origins: tuple[str, ...] = field(default_factory=tuple)
     results_warm_read_units_per_second: int | None = None
     results_warm_write_units_per_second: int | None = None
+    profile: Profile = Profile.DEFAULT
+    """R26: ``hardened`` turns on the construct's whole hardened profile."""
+
+    @property
+    def hardened(self) -> bool:
+        """Whether the NIST 800-53 R5 and PCI DSS 3.2.1 packs gate this stack (R26)."""
+        return self.profile == Profile.HARDENED
 
     @property
     def results_warm_throughput(self) -> dynamodb.WarmThroughput | None:
@@ -91,6 +99,13 @@ class EnvironmentConfig:
             raise ValueError(
                 f"environment {name!r}: authMode must be iam, cognito or none (got {auth!r})"
             ) from None
+        profile = str(raw.get("profile", Profile.DEFAULT.value))
+        try:
+            parsed_profile = Profile(profile)
+        except ValueError:
+            raise ValueError(
+                f"environment {name!r}: profile must be default or hardened (got {profile!r})"
+            ) from None
         return cls(
             name=name,
             team=str(raw["team"]),
@@ -105,6 +120,7 @@ class EnvironmentConfig:
             cors_allow_origins=tuple(raw.get("corsAllowOrigins", ())),
             results_warm_read_units_per_second=_units(name, raw, "resultsWarmReadUnitsPerSecond"),
             results_warm_write_units_per_second=_units(name, raw, "resultsWarmWriteUnitsPerSecond"),
+            profile=parsed_profile,
         )
 
 

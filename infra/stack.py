@@ -20,6 +20,7 @@ class FinancialPipelineStack(Stack):
     their own stacks.
 
     Attributes:
+        config: the environment it was built from.
         pipeline: the L3 construct (construct id ``Pipeline``).
     """
 
@@ -33,6 +34,7 @@ class FinancialPipelineStack(Stack):
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
+        self.config = config
         optional: dict[str, Any] = {}
         if config.max_upload_bytes is not None:
             optional["max_upload_bytes"] = config.max_upload_bytes
@@ -46,6 +48,7 @@ class FinancialPipelineStack(Stack):
             log_level=config.log_level,
             cors_allow_origins=config.cors_allow_origins,
             results_table_warm_throughput=config.results_warm_throughput,
+            profile=config.profile,
             bundle_dependencies=bundle_dependencies,
             **optional,
         )

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local.iam import authorization_banner, curl_banner
 from local.pipeline import LocalPipeline, PipelineOptions
 
 
@@ -22,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--endpoint-url",
         help="use this S3/DynamoDB/SQS endpoint (a moto server, a LocalStack container) "
-        "instead of starting moto in-process",
+        "instead of starting dynalite and moto",
     )
     parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
     parser.add_argument(
@@ -58,6 +59,19 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _backend_lines(pipeline: LocalPipeline) -> list[str]:
+    if pipeline.aws is None:
+        return [f"  backend (S3, DynamoDB, SQS): {pipeline.endpoint_url}"]
+    workers = len(pipeline.lambdas.worker_pids()) if pipeline.lambdas is not None else 0
+    return [
+        f"  AWS endpoint:                {pipeline.endpoint_url}"
+        "  (aws --endpoint-url; DynamoDB on dynalite, Lambda Invoke on the local functions,"
+        " the rest on moto)",
+        f"  functions:                   {len(pipeline.functions)}, in {workers} warm worker"
+        " processes; DynamoDB TTL is not emulated (expired items stay)",
+    ]
+
+
 def banner(pipeline: LocalPipeline, started: float) -> str:
     url = pipeline.url
     script = Path(sys.executable).parent / "fpipe"
@@ -66,22 +80,23 @@ def banner(pipeline: LocalPipeline, started: float) -> str:
         [
             f"Financial pipeline ({pipeline.template.stack_name}) serving on {url}"
             f"  [ready in {time.monotonic() - started:.1f}s]",
-            f"  backend (S3, DynamoDB, SQS): {pipeline.endpoint_url}",
+            *_backend_lines(pipeline),
             f"  OpenAPI document:            {url}/openapi.json",
-            "  authorization is not checked locally; press Ctrl-C to stop.",
+            *authorization_banner(pipeline),
+            "  press Ctrl-C to stop.",
             "",
             "Try it (JOB_ID is printed by the upload):",
             f"  {fpipe} upload {_shown(SAMPLE)} --wait",
             f"  {fpipe} status JOB_ID",
             f"  {fpipe} results AAPL --all",
             "",
-            "or with curl:",
-            f"  curl -s -X POST {url}/upload -H 'Content-Type: application/json' "
-            '-d \'{"fileName": "trades.csv", "fileType": "csv"}\'',
-            f"  curl -s {url}/status/JOB_ID",
-            f"  curl -s '{url}/results/AAPL?limit=10'",
+            *curl_banner(pipeline),
         ]
     )
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,22 +118,26 @@ def main(argv: list[str] | None = None) -> int:
         "duplicate_s3_events": args.duplicate_s3_events,
         "function_environment": {"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
     }
+    # SIGTERM (process managers, CI) stops the run as Ctrl-C does, also while it starts; Ctrl-C
+    # works even where SIGINT was ignored by the parent (background jobs).
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.template:
         body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
         stack_name = args.template.stem.removesuffix(".template")
         pipeline = LocalPipeline(body, stack_name=stack_name, **options)
     else:
         pipeline = LocalPipeline.from_synthesized(args.env, cached=not args.no_cache, **options)
-    pipeline.start()
-    print(banner(pipeline, started), flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
-    # Ctrl-C stops the pipeline even where SIGINT was ignored by the parent (background jobs).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        pipeline.start()
+        print(banner(pipeline, started), flush=True)
         pipeline.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        # A second signal must not cut the stop short and leave children behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         pipeline.stop()
     print("stopped", file=sys.stderr)
     return 0

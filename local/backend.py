@@ -1,9 +1,10 @@
-"""Bring up the template's storage on an S3/DynamoDB/SQS endpoint (moto, or one given)."""
+"""Bring up the template's storage on an S3/DynamoDB/SQS endpoint (the local one, or one given)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +112,10 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
                 raise
-    for table in template.of_type(*_TABLE_TYPES):
+    tables = [
         _create_table(template, clients, table.logical_id, template.resolve(table.properties))
+        for table in template.of_type(*_TABLE_TYPES)
+    ]
     for q in template.of_type("AWS::SQS::Queue"):
         attributes: dict[str, str] = {}
         if q.properties.get("FifoQueue"):
@@ -122,6 +125,10 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
             Attributes=attributes,  # type: ignore[arg-type]
         )
         template.queue_urls[q.logical_id] = created["QueueUrl"]
+    # DynamoDB (and dynalite) answer CreateTable while the table is CREATING; writes fail until
+    # it is ACTIVE. The buckets and queues above were made meanwhile.
+    for name in tables:
+        _wait_active(clients, name)
     notifications = notifications_from_template(template)
     by_bucket: dict[str, list[Notification]] = {}
     for notification in notifications:
@@ -150,9 +157,18 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
     return notifications
 
 
+def _wait_active(clients: Clients, name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while clients.dynamodb.describe_table(TableName=name)["Table"]["TableStatus"] != "ACTIVE":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {name} not ACTIVE after {timeout}s")
+        time.sleep(0.02)
+
+
 def _create_table(
     template: Template, clients: Clients, logical_id: str, props: dict[str, Any]
-) -> None:
+) -> str:
+    """Creates the table (an existing one is kept) and returns its name."""
     name = template.physical_name(logical_id)
     request: dict[str, Any] = {
         "TableName": name,
@@ -177,10 +193,17 @@ def _create_table(
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
-        return
+        return name
     ttl = props.get("TimeToLiveSpecification") or {}
     if ttl.get("Enabled"):
-        clients.dynamodb.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-        )
+        try:
+            clients.dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        except ClientError as exc:
+            # dynalite has no TTL: expired items stay (the local run says so in its banner).
+            if exc.response["Error"]["Code"] != "UnknownOperationException":
+                raise
+            log.info("%s: TTL on %r is not emulated by this backend", name, ttl["AttributeName"])
+    return name

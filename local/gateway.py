@@ -1,8 +1,12 @@
 """An HTTP front that behaves like the template's API Gateway REST API (Lambda proxy).
 
 Order of work for one request, as in API Gateway: route (403 Missing Authentication Token for an
-unknown route), stage and method throttling (429), request validation against the template's
-validators and JSON-schema models (400), then the Lambda proxy call. Every error that API Gateway
+unknown route), payload size (413), the method's authorization (AWS_IAM: a SigV4 signature
+checked by `local.iam` against the local principals, 403 `MISSING_AUTHENTICATION_TOKEN` or
+`INVALID_SIGNATURE`; COGNITO_USER_POOLS: the token's claims passed on UNVERIFIED, 401 without a
+readable token), stage and method throttling (429), request validation against the template's
+validators and JSON-schema models (400), then the Lambda proxy call with the caller's identity
+in `requestContext`. Every error that API Gateway
 itself produces is rendered from the template's gateway responses; so is a fault of this emulator
 (the DEFAULT_5XX response), so a client never sees anything but the API's error shape.
 """
@@ -17,8 +21,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 from jsonschema import Draft4Validator
 from jsonschema.validators import validator_for
@@ -27,10 +33,13 @@ from werkzeug.wrappers import Request, Response
 
 from local.apimodel import GatewayResponse, RestApiModel, Route, Throttle
 from local.cfn import ACCOUNT_ID
+from local.iam import AuthError, Principal, SignedRequest, SigV4Verifier, unverified_claims
 
 log = logging.getLogger("local.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# API Gateway's quota on the request line and headers together.
+MAX_HEADER_BYTES = 10 * 1024
 
 DEFAULT_STATUS = {
     "ACCESS_DENIED": 403,
@@ -90,12 +99,22 @@ class GatewayError(Exception):
         *,
         status: int | None = None,
         validation_error: str = "",
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.response_type = response_type
         self.message = message
         self.status = status
         self.validation_error = validation_error
+        self.error_type = error_type
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the method's authorization found: an IAM principal, token claims, or nobody."""
+
+    principal: Principal | None = None
+    claims: dict[str, Any] | None = None
 
 
 _CONTEXT_REF = re.compile(
@@ -130,11 +149,15 @@ class ApiGateway:
         *,
         openapi: Callable[[str], dict[str, Any]] | None = None,
         api_id: str = "local",
+        iam: SigV4Verifier | None = None,
     ) -> None:
+        """``iam`` checks the signatures of AWS_IAM methods; without it no principal exists, so
+        every such request is refused, as for an API whose callers have no IAM grant."""
         self.api = api
         self._invoke = invoke
         self._openapi = openapi
         self.api_id = api_id
+        self.iam = iam or SigV4Verifier(None, region="")
         self._stage_bucket = TokenBucket(api.stage_throttle) if api.stage_throttle else None
         self._method_buckets = {key: TokenBucket(t) for key, t in api.method_throttles.items()}
         self.requests_served = 0
@@ -211,23 +234,44 @@ class ApiGateway:
                 200,
                 {"Content-Type": "application/json", "x-amzn-RequestId": request_id},
             )
-        found = self.api.find(request.method, request.path)
+        if _header_bytes(request) > MAX_HEADER_BYTES:
+            raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+        # Routed on the path as sent, as API Gateway does: an encoded "/" stays inside its
+        # segment, and the parameter is handed on decoded.
+        raw_path = _raw_path(request)
+        found = self.api.find(request.method, raw_path)
         if found is None:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         route, params = found
-        path_params.update(params)
+        path_params.update({name: unquote(value) for name, value in params.items()})
         context["resourcePath"] = route.resource_path
-        self._throttle(route)
         body = request.get_data(cache=True)
         if len(body) > MAX_PAYLOAD_BYTES:
             raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+        caller = self._authorize(route, request, body)
+        self._throttle(route)
         self._validate(route, request, path_params, body)
         if route.function_arn is None:
             return Response(
                 b"", route.mock_status, {**route.mock_headers, "x-amzn-RequestId": request_id}
             )
-        event = self._proxy_event(route, request, path_params, body, context)
+        event = self._proxy_event(route, request, path_params, body, context, caller=caller)
         return self._call(route, event, request_id)
+
+    def _authorize(self, route: Route, request: Request, body: bytes) -> Caller:
+        if route.authorization_type == "AWS_IAM":
+            try:
+                return Caller(principal=self.iam.verify(_signed_request(request, body)))
+            except AuthError as error:
+                raise GatewayError(
+                    error.response_type, error.message, error_type=error.error_type
+                ) from None
+        if route.authorization_type == "COGNITO_USER_POOLS":
+            claims = unverified_claims(request.headers.get("Authorization"))
+            if claims is None:
+                raise GatewayError("UNAUTHORIZED", "Unauthorized")
+            return Caller(claims=claims)
+        return Caller()
 
     def _throttle(self, route: Route) -> None:
         bucket = self._method_buckets.get((route.resource_path, route.http_method))
@@ -299,6 +343,8 @@ class ApiGateway:
         path_params: dict[str, str],
         body: bytes,
         context: dict[str, str],
+        *,
+        caller: Caller,
     ) -> dict[str, Any]:
         multi_headers: dict[str, list[str]] = {}
         for key, value in request.headers.items():
@@ -313,6 +359,40 @@ class ApiGateway:
                 text = body.decode("utf-8")
             except UnicodeDecodeError:
                 text, is_base64 = base64.b64encode(body).decode(), True
+        identity: dict[str, Any] = {
+            "sourceIp": context["identity.sourceIp"],
+            "userAgent": context["identity.userAgent"],
+            "accountId": None,
+            "caller": None,
+            "user": None,
+            "userArn": None,
+            "accessKey": None,
+            "cognitoIdentityId": None,
+            "cognitoIdentityPoolId": None,
+            "cognitoAuthenticationType": None,
+            "cognitoAuthenticationProvider": None,
+        }
+        if caller.principal is not None:
+            identity.update(caller.principal.identity())
+        request_context: dict[str, Any] = {
+            "resourceId": route.resource_path,
+            "resourcePath": route.resource_path,
+            "httpMethod": request.method,
+            "extendedRequestId": context["extendedRequestId"],
+            "requestTime": context["requestTime"],
+            "path": context["path"],
+            "accountId": ACCOUNT_ID,
+            "protocol": context["protocol"],
+            "stage": self.api.stage_name,
+            "domainPrefix": context["domainPrefix"],
+            "requestTimeEpoch": int(context["requestTimeEpoch"]),
+            "requestId": context["requestId"],
+            "identity": identity,
+            "domainName": context["domainName"],
+            "apiId": self.api_id,
+        }
+        if caller.claims is not None:
+            request_context["authorizer"] = {"claims": caller.claims}
         return {
             "resource": route.resource_path,
             "path": request.path,
@@ -323,35 +403,7 @@ class ApiGateway:
             "multiValueQueryStringParameters": multi_query or None,
             "pathParameters": path_params or None,
             "stageVariables": None,
-            "requestContext": {
-                "resourceId": route.resource_path,
-                "resourcePath": route.resource_path,
-                "httpMethod": request.method,
-                "extendedRequestId": context["extendedRequestId"],
-                "requestTime": context["requestTime"],
-                "path": context["path"],
-                "accountId": ACCOUNT_ID,
-                "protocol": context["protocol"],
-                "stage": self.api.stage_name,
-                "domainPrefix": context["domainPrefix"],
-                "requestTimeEpoch": int(context["requestTimeEpoch"]),
-                "requestId": context["requestId"],
-                "identity": {
-                    "sourceIp": context["identity.sourceIp"],
-                    "userAgent": context["identity.userAgent"],
-                    "accountId": None,
-                    "caller": None,
-                    "user": None,
-                    "userArn": None,
-                    "accessKey": None,
-                    "cognitoIdentityId": None,
-                    "cognitoIdentityPoolId": None,
-                    "cognitoAuthenticationType": None,
-                    "cognitoAuthenticationProvider": None,
-                },
-                "domainName": context["domainName"],
-                "apiId": self.api_id,
-            },
+            "requestContext": request_context,
             "body": text,
             "isBase64Encoded": is_base64,
         }
@@ -442,13 +494,44 @@ def _unconfigured_response(error: GatewayError, request_id: str) -> Response:
 
 
 def _error_type(error: GatewayError) -> str:
+    if error.error_type:
+        return error.error_type
     return {
         "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
         "THROTTLED": "TooManyRequestsException",
         "BAD_REQUEST_BODY": "BadRequestException",
         "BAD_REQUEST_PARAMETERS": "BadRequestException",
         "REQUEST_TOO_LARGE": "RequestTooLargeException",
+        "INVALID_SIGNATURE": "InvalidSignatureException",
+        "UNAUTHORIZED": "UnauthorizedException",
     }.get(error.response_type, "InternalServerErrorException")
+
+
+def _raw_path(request: Request) -> str:
+    """The path exactly as sent when the server kept it (werkzeug's RAW_URI): PATH_INFO is
+    already percent-decoded, so "a%2Fb" and "a/b" would look the same."""
+    raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if isinstance(raw_uri, str) and raw_uri:
+        if not raw_uri.startswith("/"):
+            raw_uri = urlsplit(raw_uri).path or "/"  # absolute-form request target
+        return raw_uri.split("?", 1)[0] or "/"
+    return quote(request.path, safe="/~!$&'()*+,;=:@")
+
+
+def _header_bytes(request: Request) -> int:
+    line = len(request.method) + len(str(request.environ.get("RAW_URI") or request.full_path))
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+
+
+def _signed_request(request: Request, body: bytes) -> SignedRequest:
+    """The request as the client signed it: the path as sent, the raw query, every header."""
+    return SignedRequest(
+        method=request.method,
+        raw_path=_raw_path(request),
+        raw_query=str(request.environ.get("QUERY_STRING", "")),
+        headers=list(request.headers.items()),
+        body=body,
+    )
 
 
 def _mapped_value(

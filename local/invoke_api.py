@@ -1,5 +1,6 @@
-"""The Lambda Invoke API over the local runtime, so that handlers which invoke a function (the
-sweeper's re-drive of the processor) reach it through their ordinary boto3 client."""
+"""The Lambda Invoke API over the local runtime, served on the local endpoint (`local.endpoint`),
+so that whatever invokes a function (the sweeper's re-drive of the processor, a state machine's
+Lambda task on moto's engine, ``aws lambda invoke``) reaches it through an ordinary client."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from local.lambdas import LambdaService
+from local.workers import FunctionError
 
 _INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
@@ -44,7 +46,8 @@ class LambdaInvokeApi:
             result = self._lambdas.invoke_sync(spec, event)
         except Exception as exc:
             # Lambda reports a function's own error in a 200 with this header, not as an HTTP error.
-            payload = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+            error_type = exc.error_type if isinstance(exc, FunctionError) else type(exc).__name__
+            payload = {"errorMessage": str(exc), "errorType": error_type}
             return Response(json.dumps(payload), 200, {"X-Amz-Function-Error": "Unhandled"})
         return Response(json.dumps(result), 200, {"Content-Type": "application/json"})
 

@@ -1,4 +1,5 @@
-"""Lambda functions from the template, run in-process: synchronous and asynchronous invocation.
+"""Lambda functions from the template, each run in its own worker processes: synchronous and
+asynchronous invocation.
 
 Asynchronous invocation follows the Lambda service: the event is queued, the function runs later,
 a failure is retried ``MaximumRetryAttempts`` times (``AWS::Lambda::EventInvokeConfig``) and then
@@ -7,7 +8,6 @@ the event goes to the on-failure destination in Lambda's destination record form
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import queue
@@ -23,6 +23,7 @@ from typing import Any
 
 from local.cfn import Template
 from local.context import LambdaContext
+from local.workers import FunctionError, WorkerPool, local_concurrency_cap
 
 log = logging.getLogger("local.lambdas")
 
@@ -99,6 +100,7 @@ def functions_from_template(template: Template) -> dict[str, FunctionSpec]:
 
 
 Handler = Callable[[dict[str, Any], Any], Any]
+Environment = Callable[[FunctionSpec], dict[str, str]]
 
 
 @dataclass
@@ -110,7 +112,8 @@ class _AsyncEvent:
 
 
 class LambdaService:
-    """Runs the template's functions; counts invocations so tests can see what ran."""
+    """Runs the template's functions, each in its own warm pool of worker processes
+    (`local.workers`); counts invocations so tests can see what ran."""
 
     def __init__(
         self,
@@ -118,10 +121,13 @@ class LambdaService:
         *,
         send_to_queue: Callable[[str, str], None],
         retry_delays: tuple[float, ...] = (1.0, 2.0),
-        async_workers: int = 4,
+        environment: Environment | None = None,
         handlers: dict[str, Handler] | None = None,
+        concurrency_cap: int | None = None,
     ) -> None:
-        """``handlers`` maps handler strings to callables that replace the imported code."""
+        """``environment`` gives each function's worker environment; ``handlers`` maps handler
+        strings to callables run in this process instead (tests that replace a function's code).
+        """
         self.specs = specs
         self._by_name = {spec.name: spec for spec in specs.values()}
         self._by_arn = {spec.arn: spec for spec in specs.values()}
@@ -129,18 +135,33 @@ class LambdaService:
         self._retry_delays = retry_delays
         self._handlers: dict[str, Handler] = dict(handlers or {})
         self._lock = threading.Lock()
-        # A Lambda container runs one invocation at a time, and handlers keep per-request state
-        # in module globals (correlation id, Powertools keys): synchronous (API) invocations,
-        # which share those modules, take turns as they would never overlap in one container.
-        self._sync_lock = threading.Lock()
+        # An in-process replacement shares this process's modules: its invocations take turns,
+        # as they would never overlap in one container.
+        self._in_process_lock = threading.Lock()
+        cap = concurrency_cap or local_concurrency_cap()
+        self.pools: dict[str, WorkerPool] = {}
+        for spec in specs.values():
+            if spec.handler in self._handlers:
+                continue
+            if environment is None:
+                raise ValueError(f"{spec.name}: no environment for its workers")
+            self.pools[spec.logical_id] = WorkerPool(
+                name=spec.name,
+                handler=spec.handler,
+                environment=environment(spec),
+                size=min(spec.reserved_concurrency or cap, cap),
+                timeout_seconds=spec.timeout_seconds,
+            )
         self.invocations: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self._queue: queue.Queue[_AsyncEvent | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        # Enough threads to keep every worker of every pool busy with queued events.
+        threads = max(4, sum(pool.size for pool in self.pools.values()))
         self._workers = [
             threading.Thread(target=self._work, name=f"lambda-async-{i}", daemon=True)
-            for i in range(async_workers)
+            for i in range(threads)
         ]
         self._timers: list[threading.Timer] = []
         self._stopped = False
@@ -155,8 +176,21 @@ class LambdaService:
             timer.cancel()
         for _ in self._workers:
             self._queue.put(None)
+        for pool in self.pools.values():
+            pool.stop()
         for worker in self._workers:
-            worker.join(timeout=10)
+            worker.join(timeout=5)
+
+    def update_specs(self, specs: dict[str, FunctionSpec]) -> None:
+        """The same functions with what provisioning reported (the failure queues' URLs)."""
+        if set(specs) != set(self.specs):
+            raise ValueError("update_specs() cannot add or remove functions")
+        self.specs = specs
+        self._by_name = {spec.name: spec for spec in specs.values()}
+        self._by_arn = {spec.arn: spec for spec in specs.values()}
+
+    def worker_pids(self) -> list[int]:
+        return [pid for pool in self.pools.values() for pid in pool.pids()]
 
     def lookup(self, name_or_arn: str) -> FunctionSpec:
         """A function by logical id, name, ARN or ``...:function:name[:qualifier]``."""
@@ -178,34 +212,32 @@ class LambdaService:
                 return spec
         raise KeyError(handler)
 
-    def _handler(self, spec: FunctionSpec) -> Handler:
-        with self._lock:
-            if spec.handler not in self._handlers:
-                module_name, _, attribute = spec.handler.rpartition(".")
-                module = importlib.import_module(module_name)
-                self._handlers[spec.handler] = getattr(module, attribute)
-            return self._handlers[spec.handler]
+    def prestart(self) -> None:
+        """One worker per function starts its cold start now (``preload()`` waits for them)."""
+        for pool in self.pools.values():
+            pool.prestart()
 
     def preload(self) -> list[str]:
-        """Import every handler now, as a cold start would; returns the ones that failed (their
-        invocations fail, as a deployed function with broken code does)."""
+        """Every function's first worker warm, as after a cold start; returns the handlers that
+        failed to import (their invocations fail, as a deployed function with broken code does).
+        """
+        self.prestart()
         broken = []
-        for spec in self.specs.values():
-            try:
-                self._handler(spec)
-            except Exception as exc:
-                log.error("%s: cannot import %s: %s", spec.name, spec.handler, exc)
-                broken.append(spec.handler)
+        for logical_id, pool in self.pools.items():
+            error = pool.wait_warm()
+            if error is not None:
+                log.error(
+                    "%s: cannot import %s: %s", self.specs[logical_id].name, pool.handler, error
+                )
+                broken.append(pool.handler)
         return broken
 
     def invoke_sync(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
-        """Synchronous invocation (RequestResponse): the handler's result or its exception."""
-        with self._sync_lock:
-            return self.invoke(spec, event)
+        """Synchronous invocation (RequestResponse): the handler's result or its error."""
+        return self.invoke(spec, event)
 
     def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
-        """Run the handler once: its result or its exception."""
-        handler = self._handler(spec)
+        """Run the handler once: its result, or its error (`FunctionError` from a worker)."""
         context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=spec.arn,
@@ -215,7 +247,10 @@ class LambdaService:
         with self._lock:
             self.invocations[spec.logical_id] += 1
         try:
-            return handler(event, context)
+            if spec.handler in self._handlers:
+                with self._in_process_lock:
+                    return self._handlers[spec.handler](event, context)
+            return self.pools[spec.logical_id].invoke(event, _context_fields(context))
         except Exception:
             with self._lock:
                 self.failures[spec.logical_id] += 1
@@ -266,7 +301,8 @@ class LambdaService:
                 self._timers.append(timer)
                 timer.start()
                 return
-            self._to_failure_destination(item, exc)
+            if not self._stopped:
+                self._to_failure_destination(item, exc)
         self._done()
 
     def _done(self) -> None:
@@ -278,6 +314,10 @@ class LambdaService:
         if item.spec.on_failure_queue_url is None:
             log.error("%s: event dropped after %d attempts", item.spec.name, item.attempt + 1)
             return
+        if isinstance(exc, FunctionError):
+            error_type, stack = exc.error_type, exc.stack
+        else:
+            error_type, stack = type(exc).__name__, traceback.format_exception(exc)[-3:]
         record = {
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -295,8 +335,21 @@ class LambdaService:
             },
             "responsePayload": {
                 "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_exception(exc)[-3:],
+                "errorType": error_type,
+                "stackTrace": stack,
             },
         }
         self._send_to_queue(item.spec.on_failure_queue_url, json.dumps(record))
+
+
+def _context_fields(context: LambdaContext) -> dict[str, Any]:
+    """What a worker needs to build the same context (its deadline counts from its receipt)."""
+    return {
+        "function_name": context.function_name,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "timeout_seconds": context.timeout_seconds,
+        "aws_request_id": context.aws_request_id,
+        "region": context.region,
+        "account_id": context.account_id,
+    }

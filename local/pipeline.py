@@ -1,9 +1,11 @@
 """The whole pipeline on one machine, brought up from a synthesized template.
 
-`LocalPipeline` composes the parts, each in its own module: the storage backend
-(`local.backend`), the functions (`local.lambdas`) with the process isolation they need
-(`local.isolation`), their event sources (`local.events`), the Lambda Invoke API
-(`local.invoke_api`) and the API Gateway front (`local.gateway`).
+`LocalPipeline` composes the parts, each in its own module: the one local AWS endpoint in front
+of dynalite and a moto server (`local.endpoint`), the template's resources on it
+(`local.backend`), the functions (`local.lambdas`) in worker processes (`local.workers`) with
+their own environment (`local.isolation`), their event sources (`local.events`), the Lambda
+Invoke API (`local.invoke_api`, served on the endpoint) and the API Gateway front
+(`local.gateway`). Nothing here changes this process's environment or modules.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from financial_pipeline.openapi import build_document
 from local.apimodel import api_from_template
 from local.backend import Clients, Notification, provision
 from local.cfn import DEFAULT_REGION, Template
+from local.endpoint import LocalAws
 from local.events import S3EventPoller, ScheduleRunner, schedules_from_template
 from local.gateway import ApiGateway
+from local.iam import (
+    DEFAULT_CREDENTIALS_FILE,
+    LocalCredentials,
+    SigV4Verifier,
+    ensure_credentials_file,
+)
 from local.invoke_api import LambdaInvokeApi
-from local.isolation import RuntimeIsolation
+from local.isolation import function_environment
 from local.lambdas import FunctionSpec, LambdaService, functions_from_template
 from local.synth import synthesize, synthesize_cached
 
@@ -39,12 +48,17 @@ class PipelineOptions(TypedDict, total=False):
     schedule_period_seconds: float | None
     retry_delays: tuple[float, ...]
     function_environment: dict[str, str] | None
+    credentials_file: Path | None
+    aws: LocalAws | None
 
 
 class LocalPipeline:
-    """Moto backend, Lambda runtime, S3 notification poller, schedules and the API front.
+    """The local AWS endpoint, the functions' workers, S3 notification poller, schedules and the
+    API front.
 
-    ``endpoint_url`` uses a running S3/DynamoDB/SQS endpoint instead of starting moto.
+    ``endpoint_url`` uses a running S3/DynamoDB/SQS endpoint instead of starting dynalite and
+    moto (functions are then invoked only by the pipeline itself, not through that endpoint).
+    ``aws`` is a started `LocalAws` to use (and leave running) instead of starting one.
     ``duplicate_s3_events`` delivers every S3 event twice (S3 promises at-least-once).
     ``function_environment`` overrides the functions' environment variables (e.g. the log
     level).
@@ -63,6 +77,8 @@ class LocalPipeline:
         schedule_period_seconds: float | None = None,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         function_environment: dict[str, str] | None = None,
+        credentials_file: Path | None = None,
+        aws: LocalAws | None = None,
     ) -> None:
         self.template = Template(
             template_body, stack_name=stack_name, region=region or DEFAULT_REGION
@@ -74,16 +90,21 @@ class LocalPipeline:
         self.schedule_period_seconds = schedule_period_seconds
         self.retry_delays = retry_delays
         self.function_environment = dict(function_environment or {})
+        # The principals the API's IAM authorization accepts (R29); created when missing.
+        self.credentials_file = credentials_file or DEFAULT_CREDENTIALS_FILE
+        self.credentials_created = False
+        self.credentials = LocalCredentials(self.credentials_file)
         self.functions: dict[str, FunctionSpec] = {}
         self.lambdas: LambdaService | None = None
         self.gateway: ApiGateway | None = None
         self.notifications: list[Notification] = []
-        self._moto: Any = None
+        self.aws = aws
+        self._own_aws: LocalAws | None = None
+        self._lambda_url: BaseWSGIServer | None = None
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._stopped = False
-        self._isolation = RuntimeIsolation()
         self._clients: Clients | None = None
 
     @classmethod
@@ -126,33 +147,35 @@ class LocalPipeline:
         return self
 
     def _start(self) -> None:
+        # Its per-request log (werkzeug, INFO) would drown the gateway's own access log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if self.endpoint_url is None and self.aws is None:
+            # dynalite and moto start in their own processes while the workers start below.
+            self.aws = self._own_aws = LocalAws()
+            self.aws.begin()
         if self.endpoint_url is None:
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415 - not with --endpoint-url
-
-            # Its per-request log (werkzeug, INFO) would drown the gateway's own access log.
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._moto.start()
-            moto_host, moto_port = self._moto.get_host_and_port()
-            self.endpoint_url = f"http://{moto_host}:{moto_port}"
+            assert self.aws is not None
+            self.endpoint_url = self.aws.url
         self.template.sqs_endpoint = self.endpoint_url
+        if self.aws is None:
+            # The handlers' Lambda calls cannot go to an endpoint that someone else runs.
+            self._lambda_url = self._serve(self._invoke_api, "127.0.0.1", 0)
+        if self._own_aws is not None:
+            # moto names a queue endpoint/account/name, as the template predicts: the workers'
+            # cold starts overlap with dynalite's and moto's.
+            self.lambdas = self._lambda_service()
+            self.lambdas.prestart()
+            self._own_aws.wait()
         self._clients = Clients(self.endpoint_url, self.template.region)
-        # Provisioning first: queue URLs in the functions' environment are the backend's own.
         self.notifications = provision(self.template, self._clients)
         self.functions = functions_from_template(self.template)
-        self.lambdas = LambdaService(
-            self.functions,
-            send_to_queue=self._send_to_queue,
-            retry_delays=self.retry_delays,
-        )
-        lambda_api = self._serve(LambdaInvokeApi(self.lambdas), "127.0.0.1", 0)
-        self._isolation.enter(
-            self.functions,
-            region=self.template.region,
-            endpoint_url=self.endpoint_url,
-            lambda_url=f"http://127.0.0.1:{lambda_api.server_port}",
-            overrides=self.function_environment,
-        )
+        if self.lambdas is None:
+            self.lambdas = self._lambda_service()
+        else:
+            self.lambdas.update_specs(self.functions)
+        if self.aws is not None:
+            assert self.aws.router is not None
+            self.aws.router.lambda_app = self._invoke_api
         self.lambdas.preload()
         self.lambdas.start()
         for notification in self.notifications:
@@ -174,16 +197,22 @@ class LocalPipeline:
                 period_seconds=self.schedule_period_seconds,
             )
             self._thread(runner.run, f"schedule-{schedule.function_logical_id}")
+        self.credentials_created = ensure_credentials_file(
+            self.credentials_file,
+            account_id=self.template.account_id,
+            region=self.template.region,
+        )
         self.gateway = ApiGateway(
             api_from_template(self.template),
             self._invoke_by_arn,
-            openapi=build_document,
+            openapi=_openapi_document,
+            iam=SigV4Verifier(self.credentials, self.template.region),
         )
         front = self._serve(self.gateway, self.host, self.port)
         self.port = front.server_port
 
     def stop(self) -> None:
-        """Stop everything and give the process its environment and modules back (idempotent)."""
+        """Stop everything this pipeline started (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
@@ -195,10 +224,16 @@ class LocalPipeline:
             thread.join(timeout=10)
         if self.lambdas is not None:
             self.lambdas.stop()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
-        self._isolation.restore()
+        if self.aws is not None and self.aws.router is not None and self._own_aws is None:
+            self.aws.router.lambda_app = None  # a shared endpoint outlives this pipeline
+        if self._own_aws is not None:
+            self._own_aws.stop()
+            self._own_aws = None
+
+    def child_pids(self) -> list[int]:
+        """The processes this pipeline started (dynalite, moto, workers), for tests."""
+        own = self._own_aws.child_pids() if self._own_aws is not None else []
+        return own + (self.lambdas.worker_pids() if self.lambdas is not None else [])
 
     def __enter__(self) -> LocalPipeline:
         return self.start()
@@ -211,6 +246,36 @@ class LocalPipeline:
             pass
 
     # Wiring
+
+    def _lambda_service(self) -> LambdaService:
+        self.functions = functions_from_template(self.template)
+        return LambdaService(
+            self.functions,
+            send_to_queue=self._send_to_queue,
+            retry_delays=self.retry_delays,
+            environment=self._function_environment,
+        )
+
+    def _function_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        assert self.endpoint_url is not None
+        lambda_endpoint = {}
+        if self._lambda_url is not None:
+            lambda_endpoint["AWS_ENDPOINT_URL_LAMBDA"] = (
+                f"http://127.0.0.1:{self._lambda_url.server_port}"
+            )
+        return function_environment(
+            spec,
+            region=self.template.region,
+            endpoint_url=self.endpoint_url,
+            overrides={**lambda_endpoint, **self.function_environment},
+        )
+
+    def _invoke_api(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The Lambda Invoke API of this pipeline's functions (served once they exist)."""
+        if self.lambdas is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"the functions are starting\n"]
+        return LambdaInvokeApi(self.lambdas)(environ, start_response)
 
     def _send_to_queue(self, queue_url: str, body: str) -> None:
         self.clients.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
@@ -234,3 +299,11 @@ class LocalPipeline:
         thread = threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True)
         thread.start()
         return server
+
+
+def _openapi_document(server_url: str) -> dict[str, Any]:
+    # Importing the construct library starts jsii (a Node process, ~1.5 s): only a request for
+    # the document pays for it, not every start from a cached template.
+    from financial_pipeline.openapi import build_document  # noqa: PLC0415
+
+    return build_document(server_url)

@@ -74,6 +74,8 @@ class Job:
     redriven: bool = False
     upload_redrives: int = 0
     upload_redriven_at: str = ""
+    owner: str | None = None
+    owner_caller: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -99,6 +101,8 @@ class Job:
             redriven=bool(data.get("redriven", False)),
             upload_redrives=int(data.get("uploadRedrives", 0)),
             upload_redriven_at=data.get("uploadRedrivenAt", ""),
+            owner=data.get("owner"),
+            owner_caller=data.get("ownerCaller"),
         )
 
 
@@ -136,8 +140,18 @@ class JobStore:
         return True
 
     def create(
-        self, job_id: str, file_name: str, now: datetime, expires_at: datetime, ttl: int
+        self,
+        job_id: str,
+        file_name: str,
+        now: datetime,
+        expires_at: datetime,
+        ttl: int,
+        *,
+        owner: str | None = None,
+        owner_caller: str | None = None,
     ) -> Job:
+        """A PENDING_UPLOAD job; ``owner`` (R25) is stored only when there is one, so that an
+        ownerless job is one without the attribute."""
         job = Job(
             job_id=job_id,
             status=JobStatus.PENDING_UPLOAD,
@@ -146,8 +160,10 @@ class JobStore:
             updated_at=iso(now),
             expires_at=iso(expires_at),
             rows=no_rows(),
+            owner=owner,
+            owner_caller=owner_caller,
         )
-        item = {
+        item: dict[str, Any] = {
             "jobId": job.job_id,
             "status": job.status,
             "fileName": job.file_name,
@@ -160,6 +176,10 @@ class JobStore:
             "warnings": [],
             "ttl": ttl,
         }
+        if owner is not None:
+            item["owner"] = owner
+        if owner_caller is not None:
+            item["ownerCaller"] = owner_caller
         self._client.put_item(
             TableName=self._table,
             Item={key: _av(value) for key, value in item.items()},

@@ -1,4 +1,5 @@
-"""`GET /status/{jobId}` (R2): the job's state and counts (`runtime.logic.status`)."""
+"""`GET /status/{jobId}` (R2, R25): the job's state and counts, for its owner only
+(`runtime.logic.status`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from runtime import clients
 from runtime.dal.jobs import JobStore
 from runtime.dal.objects import ObjectStore
 from runtime.http import json_response, make_app, resolve
+from runtime.logic.owner import caller_of
 from runtime.logic.status import job_status
 from runtime.observability import logger, tracer
 from runtime.settings import get_settings
@@ -27,7 +29,9 @@ def get_status(job_id: str) -> Response[str]:
     settings = get_settings()
     jobs = JobStore(clients.dynamodb(), settings.jobs_table)
     objects = ObjectStore(clients.s3(), settings.bucket)
-    return json_response(200, job_status(raw, jobs, objects, settings.report_url_ttl_seconds))
+    caller = caller_of(app.current_event)
+    body = job_status(raw, caller, jobs, objects, settings.report_url_ttl_seconds)
+    return json_response(200, body)
 
 
 @logger.inject_lambda_context(log_event=False)

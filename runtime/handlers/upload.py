@@ -1,4 +1,5 @@
-"""`POST /upload` (R1, R4): a new job and its presigned POST (`runtime.logic.upload`)."""
+"""`POST /upload` (R1, R4, R25): a new job owned by its caller, and its presigned POST
+(`runtime.logic.upload`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from runtime import clients
 from runtime.dal.jobs import JobStore
 from runtime.dal.objects import ObjectStore
 from runtime.http import json_response, make_app, resolve
+from runtime.logic.owner import caller_of
 from runtime.logic.upload import parse_request, start_upload
 from runtime.observability import logger, tracer
 from runtime.settings import get_settings
@@ -26,7 +28,7 @@ def create_upload() -> Response[str]:
     request = parse_request(app.current_event.decoded_body, settings.max_upload_bytes)
     jobs = JobStore(clients.dynamodb(), settings.jobs_table)
     objects = ObjectStore(clients.s3(), settings.bucket)
-    created = start_upload(request, settings, jobs, objects)
+    created = start_upload(request, settings, jobs, objects, caller_of(app.current_event))
     logger.info("job created", extra={"jobId": created["jobId"]})
     return json_response(201, created)
 

@@ -1,4 +1,8 @@
-"""`GET /status/{jobId}`: the job's state, row counts, errors, warnings and report link."""
+"""`GET /status/{jobId}`: the job's state, row counts, errors, warnings and report link.
+
+Only the job's owner sees it (R25): for anyone else the answer is the very `JOB_NOT_FOUND` of an
+unknown id, after the same single read, so the answer does not reveal that the job exists.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from runtime.contract import FINAL_STATUSES
 from runtime.dal.jobs import no_rows
 from runtime.errors import BadRequestError, NotFoundError
+from runtime.logic.owner import may_read
 
 if TYPE_CHECKING:
     from runtime.dal.jobs import Job, JobStore
     from runtime.dal.objects import ObjectStore
+    from runtime.logic.owner import Caller
 
 
 def parse_job_id(raw: str) -> str:
@@ -45,11 +51,15 @@ def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
 
 
 def job_status(
-    raw_job_id: str, jobs: JobStore, objects: ObjectStore, report_url_ttl_seconds: int
+    raw_job_id: str,
+    caller: Caller,
+    jobs: JobStore,
+    objects: ObjectStore,
+    report_url_ttl_seconds: int,
 ) -> dict[str, Any]:
-    """The 200 body for a job; a report link only once the job has ended."""
+    """The 200 body for a job that ``caller`` may read; a report link only once it has ended."""
     job = jobs.get(parse_job_id(raw_job_id))
-    if job is None:
+    if job is None or not may_read(job.owner, caller):
         raise NotFoundError("no job with this id", code="JOB_NOT_FOUND")
     report_url = None
     if job.report_key and job.status in FINAL_STATUSES:

@@ -22,6 +22,7 @@ from runtime.errors import BadRequestError
 if TYPE_CHECKING:
     from runtime.dal.jobs import JobStore
     from runtime.dal.objects import ObjectStore
+    from runtime.logic.owner import Caller
     from runtime.settings import Settings
 
 MAX_FILE_NAME = 255
@@ -70,14 +71,27 @@ def parse_request(body: str | None, max_bytes: int) -> UploadRequest:
 
 
 def start_upload(
-    request: UploadRequest, settings: Settings, jobs: JobStore, objects: ObjectStore
+    request: UploadRequest,
+    settings: Settings,
+    jobs: JobStore,
+    objects: ObjectStore,
+    caller: Caller,
 ) -> dict[str, Any]:
-    """Create a PENDING_UPLOAD job; the 201 body with its presigned POST."""
+    """Create a PENDING_UPLOAD job owned by ``caller`` (R25); the 201 body with its presigned
+    POST."""
     job_id = str(uuid.uuid4())
     now = utc_now()
     expires_at = now + timedelta(seconds=settings.upload_url_ttl_seconds)
     ttl = int((now + timedelta(days=settings.job_ttl_days)).timestamp())
-    jobs.create(job_id, request.file_name, now, expires_at, ttl)
+    jobs.create(
+        job_id,
+        request.file_name,
+        now,
+        expires_at,
+        ttl,
+        owner=caller.owner,
+        owner_caller=caller.caller,
+    )
     upload = objects.presigned_upload(
         job_id, settings.max_upload_bytes, settings.upload_url_ttl_seconds
     )

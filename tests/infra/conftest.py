@@ -1,7 +1,7 @@
 """Fixtures for the infrastructure tests.
 
 Synthesis is slow (every construct call crosses into Node through jsii), so each environment
-stack is synthesized once per test session: one app holds the three environment stacks and
+stack is synthesized once per test session: one app holds the four environment stacks and
 every cdk-nag pack, and the tests read its templates and its validation report.
 """
 
@@ -27,10 +27,12 @@ import pytest
 from aws_cdk.assertions import Template
 
 import app as app_module
-from financial_pipeline.nag import add_report_packs, add_rule_packs
+from financial_pipeline.nag import add_report_packs
 
 REPO = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = ("dev", "staging", "prod", "regulated")
+HARDENED = ("regulated",)
+"""The environments of cdk.json with ``"profile": "hardened"`` (R26)."""
 REGION = "eu-west-1"
 
 
@@ -86,8 +88,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The three environment stacks, exactly as `cdk synth` builds them, minus pip."""
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = cdk.App(outdir=str(outdir), context=cdk_context())
-    app_module.build_app(app, bundle_dependencies=False)
-    add_rule_packs(app)
+    app_module.add_gates(app, app_module.build_app(app, bundle_dependencies=False))
     add_report_packs(app)
     return synthesize(app, outdir, {env: stack_name(env) for env in ENVIRONMENTS})
 
@@ -100,6 +101,12 @@ def prod(synthesized: Synthesized) -> Template:
 @pytest.fixture(scope="session")
 def dev(synthesized: Synthesized) -> Template:
     return synthesized.template("dev")
+
+
+@pytest.fixture(scope="session")
+def regulated(synthesized: Synthesized) -> Template:
+    """The hardened example environment of cdk.json (R26)."""
+    return synthesized.template("regulated")
 
 
 @pytest.fixture

@@ -33,12 +33,20 @@ UNTAGGABLE = {
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::Events::Rule",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::WAFv2::LoggingConfiguration",
+    "AWS::WAFv2::WebACLAssociation",
+    "Custom::VpcRestrictDefaultSG",
     "Custom::S3BucketNotifications",
     "Custom::S3AutoDeleteObjects",
 }
 # CDK builds the provider of auto_delete_objects (removalPolicy destroy) from plain
 # CfnResources, which its tag aspect cannot tag; it only runs when the stack is deleted.
-UNTAGGED_CDK_PROVIDERS = ("CustomS3AutoDeleteObjectsCustomResourceProvider",)
+UNTAGGED_CDK_PROVIDERS = (
+    "CustomS3AutoDeleteObjectsCustomResourceProvider",
+    "CustomVpcRestrictDefaultSGCustomResourceProvider",
+)
 
 
 def test_r22_r20_one_stack_per_environment_named_with_environment_and_region(
@@ -116,13 +124,13 @@ def test_prod_stack_has_termination_protection(synthesized: Synthesized) -> None
         )
         for env in ENVIRONMENTS
     }
-    assert protected == {"dev": False, "staging": False, "prod": True}
+    assert protected == {"dev": False, "staging": False, "prod": True, "regulated": False}
 
 
 def test_r22_config_parses_the_context_of_cdk_json() -> None:
     # Given cdk.json / When parsed
     configs = parse_environments(cdk_context()["environments"])
-    # Then the three environments carry their settings
+    # Then the four environments carry their settings
     assert set(configs) == set(ENVIRONMENTS)
     assert configs["prod"].removal_policy == cdk.RemovalPolicy.RETAIN
     assert configs["dev"].removal_policy == cdk.RemovalPolicy.DESTROY

@@ -17,6 +17,8 @@ from financial_pipeline.nag import acknowledge, add_rule_packs
 from .conftest import ENVIRONMENTS, REGION, Synthesized, cdk_context, synthesize
 
 GATING = ("AwsSolutions", "Serverless")
+# Acknowledgments CDK itself records (on the stack): ec2.Vpc's literal availability zones.
+CDK_OWN = {"CloudFormation-Validate::W3010"}
 REPORTING = ("NIST.800.53.R5", "PCI.DSS.321")
 
 
@@ -35,12 +37,20 @@ def test_r19_no_unacknowledged_awssolutions_or_serverless_finding(
 
 
 def test_nist_and_pci_report(synthesized: Synthesized, capsys: pytest.CaptureFixture[str]) -> None:
-    # Given the reporting packs' findings (not gated)
-    counts = {pack: Counter(r for r, _ in synthesized.violations(pack)) for pack in REPORTING}
+    # Given the reporting packs' findings (gated only on hardened stacks, R26)
+    counts = {
+        (pack, env): Counter(
+            r
+            for r, path in synthesized.violations(pack)
+            if path.startswith(f"FinancialPipeline-{env}-{REGION}/")
+        )
+        for pack in REPORTING
+        for env in ENVIRONMENTS
+    }
     # When printed
     with capsys.disabled():
-        for pack, rules in counts.items():
-            print(f"\n{pack}: {sum(rules.values())} findings on {len(ENVIRONMENTS)} stacks")
+        for (pack, env), rules in counts.items():
+            print(f"\n{pack} {env}: {sum(rules.values())} findings, {len(rules)} rules")
             for rule, count in sorted(rules.items()):
                 print(f"  {count:3d} {rule}")
     # Then both packs ran
@@ -169,6 +179,7 @@ def test_every_acknowledgment_has_a_reason_and_sits_below_the_stack(
         for entry in entries
         if entry["type"] == "aws:cdk:acknowledged-rules"
         for rule, reason in entry["data"].items()
+        if rule not in CDK_OWN
     ]
     # Then there are some, none on the stack itself, each with a sentence-long reason
     assert len(acknowledged) >= 30

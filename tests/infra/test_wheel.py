@@ -23,15 +23,28 @@ CONSUMER = textwrap.dedent(
     import financial_pipeline
     from financial_pipeline import FinancialPipeline
     from financial_pipeline._runtime import runtime_source_dir
-    from financial_pipeline.nag import add_rule_packs
+    from financial_pipeline.nag import add_compliance_packs, add_rule_packs
 
     app = cdk.App(outdir=sys.argv[1])
     stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="eu-west-1"))
     FinancialPipeline(stack, "Pipeline", environment_name="demo", bundle_dependencies=False)
+    hardened = cdk.Stack(app, "Hardened", env=cdk.Environment(region="eu-west-1"))
+    FinancialPipeline(
+        hardened, "Pipeline", environment_name="demo", profile="hardened",
+        bundle_dependencies=False,
+    )
     add_rule_packs(app)  # the acknowledgments must hold in someone else's app too
+    add_compliance_packs(app, hardened)  # and NIST / PCI on the hardened stack (R26)
     assembly = app.synth()
     template = assembly.get_stack_by_name("Consumer").template
+    hardened_types = {
+        r["Type"] for r in assembly.get_stack_by_name("Hardened").template["Resources"].values()
+    }
     print(json.dumps({
+        "hardened": sorted(
+            t for t in hardened_types
+            if t in {"AWS::KMS::Key", "AWS::EC2::VPC", "AWS::WAFv2::WebACL"}
+        ),
         "package": financial_pipeline.__file__,
         "runtime": str(runtime_source_dir()),
         "handlers": sorted(
@@ -69,7 +82,9 @@ def _build_wheel(workdir: Path) -> Path:
     return wheel
 
 
-def test_r22_r19_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(tmp_path: Path) -> None:
+def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
+    tmp_path: Path,
+) -> None:
     # Given the wheel, installed without dependencies into an empty directory
     wheel = _build_wheel(tmp_path)
     site = tmp_path / "site"
@@ -117,7 +132,9 @@ def test_r22_r19_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(tmp_pat
         "runtime.handlers.sweeper.handler",
         "runtime.handlers.upload.handler",
     ]
-    # And the code asset holds the runtime package at its root
+    # And the hardened pipeline synthesized with its key, VPC and web ACL, NIST and PCI clean
+    assert result["hardened"] == ["AWS::EC2::VPC", "AWS::KMS::Key", "AWS::WAFv2::WebACL"]
+    # And the code asset holds the runtime package at its root (one asset, both stacks)
     code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]
     assert len(code_assets) == 1
     assert (code_assets[0] / "runtime" / "__init__.py").is_file()

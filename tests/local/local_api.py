@@ -1,26 +1,70 @@
-"""A plain HTTP client of the local API, unique symbols and (from `bench.generate`) CSV files,
-for the local-pipeline tests."""
+"""A SigV4-signing HTTP client of the local API, unique symbols and (from `bench.generate`) CSV
+files, for the local-pipeline tests."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import requests
+from botocore.credentials import Credentials
 
 from bench.generate import make_rows, render_csv
+from fpipe.client import SigV4Auth
+from local.iam import DEFAULT_CREDENTIALS_FILE, DEFAULT_PROFILE, LocalCredentials, Principal
 from runtime.contract import FINAL_STATUSES
 
-__all__ = ["Api", "handler", "make_rows", "render_csv", "unique_symbol"]
+__all__ = ["Api", "handler", "make_rows", "render_csv", "sign", "signer", "unique_symbol"]
+
+
+def signer(principal: Principal, region: str | None = None) -> SigV4Auth:
+    """A requests auth that signs as ``principal`` (the dev stack's API uses IAM)."""
+    credentials = Credentials(principal.access_key, principal.secret_key, principal.session_token)
+    return SigV4Auth(credentials, region or principal.region)
+
+
+def sign(
+    principal: Principal,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    at: datetime | None = None,
+    region: str | None = None,
+) -> dict[str, str]:
+    """The headers of ``method url`` signed as ``principal``, at ``at`` (default now)."""
+    prepared = requests.Request(method, url, headers=headers or {}, data=body).prepare()
+    auth = signer(principal, region)
+    if at is None:
+        auth(prepared)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+            auth(prepared)
+    return dict(prepared.headers)
 
 
 class Api:
-    """Plain HTTP calls to the local API, as any client makes them."""
+    """HTTP calls to the local API as any client makes them: signed as one local principal
+    (``profile`` of the credentials file the pipeline serves), or unsigned."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        profile: str | None = DEFAULT_PROFILE,
+        credentials_file: Path = DEFAULT_CREDENTIALS_FILE,
+    ) -> None:
         self.url = url
         self.session = requests.Session()
+        self.principal: Principal | None = None
+        if profile is not None:
+            self.principal = LocalCredentials(credentials_file).principal(profile)
+            self.session.auth = signer(self.principal)
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.post(self.url + path, timeout=30, **kwargs)
@@ -28,10 +72,14 @@ class Api:
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.get(self.url + path, timeout=30, **kwargs)
 
-    def upload(self, content: bytes, file_name: str = "trades.csv") -> str:
+    def create(self, file_name: str = "trades.csv") -> dict[str, Any]:
         created = self.post("/upload", json={"fileName": file_name, "fileType": "csv"})
         assert created.status_code == 201, created.text
-        body = created.json()
+        body: dict[str, Any] = created.json()
+        return body
+
+    def upload(self, content: bytes, file_name: str = "trades.csv") -> str:
+        body = self.create(file_name)
         form = requests.post(
             body["upload"]["url"],
             data=body["upload"]["fields"],

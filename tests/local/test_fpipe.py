@@ -124,9 +124,36 @@ def test_deployed_api_requests_are_signed_with_sigv4(monkeypatch: pytest.MonkeyP
     assert "X-Amz-Date" in request.headers
 
 
-def test_local_api_requests_are_not_signed() -> None:
-    # Then a local URL gets no authentication
-    assert Client("http://127.0.0.1:8000")._auth is None
+def test_r29_local_api_requests_are_signed_as_the_local_principal(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given the pipeline's principals file (fpipe finds .local/credentials from the checkout)
+    expected = pipeline.credentials.principal("local").access_key
+
+    # When a client of the local URL is made
+    client = Client(pipeline.url)
+
+    # Then it signs with the local principal's key, in the template's region
+    assert isinstance(client._auth, SigV4Auth)
+    assert client._auth.credentials.access_key == expected
+    assert client._auth.region == pipeline.template.region
+
+
+def test_fails_r25_status_of_a_job_of_another_profile_is_the_unknown_job(
+    pipeline: LocalPipeline, tmp_path: Path
+) -> None:
+    # Given a job uploaded by the default local principal
+    file = tmp_path / "t.csv"
+    file.write_bytes(render_csv(make_rows(unique_symbol("P"), 2)))
+    _, out, _ = _run("--api", pipeline.url, "--json", "upload", str(file))
+    job_id = json.loads(out)["jobId"]
+
+    # When local-other asks for it
+    code, _, err = _run("--api", pipeline.url, "--profile", "local-other", "status", job_id)
+
+    # Then it is told the job does not exist
+    assert code == 1
+    assert "404 JOB_NOT_FOUND" in err
 
 
 def test_table_and_progress_bar_render_plain_text() -> None:

@@ -8,13 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from local_api import Api, handler
+from local_api import Api, handler, sign
 from werkzeug.test import Client, TestResponse
 
 from local.apimodel import Throttle, api_from_template
 from local.cfn import Template
 from local.gateway import ApiGateway, TokenBucket, render_template
+from local.iam import LocalCredentials, Principal, SigV4Verifier, ensure_credentials_file
 from local.pipeline import LocalPipeline
+
+REGION = "eu-west-1"
 
 
 def _upload_function(pipeline: LocalPipeline) -> str:
@@ -140,12 +143,25 @@ def test_r1_valid_upload_reaches_the_handler_with_a_proxy_event(
 _OK = {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
 
 
+@pytest.fixture(scope="module")
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> LocalCredentials:
+    path = tmp_path_factory.mktemp("iam") / "credentials"
+    ensure_credentials_file(path, account_id="123456789012", region=REGION)
+    return LocalCredentials(path)
+
+
+@pytest.fixture(scope="module")
+def principal(credentials: LocalCredentials) -> Principal:
+    return credentials.principal("local")
+
+
 def _front(
     template_body: dict[str, Any],
     seen: list[dict[str, Any]],
     *,
     result: Any = _OK,
     openapi: Callable[[str], dict[str, Any]] | None = None,
+    credentials: LocalCredentials | None = None,
 ) -> Client:
     """The gateway of a template, with an integration that records its events and answers
     ``result``."""
@@ -155,7 +171,14 @@ def _front(
         return result
 
     api = api_from_template(Template(template_body, stack_name="test"))
-    return Client(ApiGateway(api, invoke, openapi=openapi))
+    iam = SigV4Verifier(credentials, REGION)
+    return Client(ApiGateway(api, invoke, openapi=openapi, iam=iam))
+
+
+def _get(client: Client, principal: Principal, path: str, **headers: str) -> TestResponse:
+    """A GET signed as ``principal``, as the werkzeug test client sends it (host localhost)."""
+    signed = sign(principal, "GET", "http://localhost" + path, headers=headers)
+    return client.get(path, headers=signed)
 
 
 def _assert_error_shape(response: TestResponse, status: int, code: str) -> None:
@@ -193,25 +216,30 @@ def test_fails_r5_fault_inside_the_gateway_is_the_5xx_gateway_response_not_a_htm
     ],
 )
 def test_fails_r5_malformed_lambda_proxy_response_is_a_502_in_the_error_shape(
-    dev_template: dict[str, Any], result: dict[str, Any]
+    dev_template: dict[str, Any],
+    result: dict[str, Any],
+    credentials: LocalCredentials,
+    principal: Principal,
 ) -> None:
     # Given an integration that answers what API Gateway cannot map to an HTTP response
-    client = _front(dev_template, [], result=result)
+    client = _front(dev_template, [], result=result, credentials=credentials)
 
     # When it is called
-    response = client.get("/results/AAPL")
+    response = _get(client, principal, "/results/AAPL")
 
     # Then API Gateway's 502 comes back in the error shape
     _assert_error_shape(response, 502, "API_CONFIGURATION_ERROR")
 
 
-def test_r3_proxy_event_has_the_rest_v1_shape(dev_template: dict[str, Any]) -> None:
+def test_r3_proxy_event_has_the_rest_v1_shape(
+    dev_template: dict[str, Any], credentials: LocalCredentials, principal: Principal
+) -> None:
     # Given the gateway of the dev template with a recording integration
     seen: list[dict[str, Any]] = []
-    client = _front(dev_template, seen)
+    client = _front(dev_template, seen, credentials=credentials)
 
     # When a results query with a repeated parameter is sent
-    response = client.get("/results/AAPL?limit=5&order=asc&order=desc", headers={"X-A": "1"})
+    response = _get(client, principal, "/results/AAPL?limit=5&order=asc&order=desc", **{"X-A": "1"})
 
     # Then the handler receives the REST v1 proxy event
     assert response.status_code == 200
@@ -230,7 +258,7 @@ def test_r3_proxy_event_has_the_rest_v1_shape(dev_template: dict[str, Any]) -> N
 
 
 def test_fails_r6_throttling_follows_the_template_stage_settings(
-    dev_template: dict[str, Any],
+    dev_template: dict[str, Any], credentials: LocalCredentials, principal: Principal
 ) -> None:
     # Given the dev template with the stage limited to a burst of 2 requests
     template = copy.deepcopy(dev_template)
@@ -239,15 +267,15 @@ def test_fails_r6_throttling_follows_the_template_stage_settings(
             for setting in resource["Properties"]["MethodSettings"]:
                 setting.update(ThrottlingRateLimit=0.001, ThrottlingBurstLimit=2)
     seen: list[dict[str, Any]] = []
-    client = _front(template, seen)
+    client = _front(template, seen, credentials=credentials)
 
     # When three requests arrive at once
-    statuses = [client.get("/results/AAPL").status_code for _ in range(3)]
+    statuses = [_get(client, principal, "/results/AAPL").status_code for _ in range(3)]
 
     # Then the third gets a 429 in the SPEC error shape, and never reaches the handler
     assert statuses == [200, 200, 429]
     assert len(seen) == 2
-    throttled = client.get("/results/AAPL")
+    throttled = _get(client, principal, "/results/AAPL")
     body = throttled.get_json()
     assert body["error"]["code"] == "THROTTLED"
     assert body["correlationId"] == throttled.headers["X-Correlation-Id"]

@@ -90,7 +90,7 @@ def openapi_schema(pipeline: LocalPipeline) -> Any:
     [("POST", "/upload"), ("GET", "/status/{jobId}"), ("GET", "/results/{symbol}")],
 )
 def test_r4_r5_api_conforms_to_its_openapi_document(
-    pipeline: LocalPipeline, openapi_schema: Any, method: str, path: str
+    pipeline: LocalPipeline, api: Api, openapi_schema: Any, method: str, path: str
 ) -> None:
     # Given requests generated from the served document for one operation (a fixed number)
     operation = openapi_schema[path][method]
@@ -106,9 +106,9 @@ def test_r4_r5_api_conforms_to_its_openapi_document(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
-        # When each is sent to the local pipeline
+        # When each is sent to the local pipeline, signed as the local principal (IAM)
         # Then there is no 5xx and the response matches the documented status, type and schema
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(session=api.session, checks=CHECKS)
 
     check()
     assert pipeline.gateway.requests_served - served_before >= 10
@@ -124,3 +124,78 @@ def test_r5_error_bodies_of_the_gateway_match_the_error_schema(api: Api) -> None
     # Then its body validates against that schema
     assert response.status_code == 400
     jsonschema.validate(response.json(), error_schema)
+
+
+def _assert_error_shape(response: Any, status: int, code: str) -> None:
+    """``response`` is schemathesis' own: header names lower-cased, each with its values."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert [body["correlationId"]] == response.headers["x-correlation-id"]
+
+
+def test_fails_r25_generated_status_requests_of_another_principal_get_the_404(
+    pipeline: LocalPipeline, api: Api, openapi_schema: Any
+) -> None:
+    # Given a job of the local principal, and generated status requests (headers included)
+    # that ask for it signed as local-other
+    job_id = api.create()["jobId"]
+    other = Api(pipeline.url, profile="local-other", credentials_file=pipeline.credentials_file)
+    operation = openapi_schema["/status/{jobId}"]["GET"]
+    answers: list[int] = []
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        case.path_parameters = {"jobId": job_id}
+        # When each is sent
+        response = case.call(session=other.session)
+        # Then every one is the unknown job's 404 in the error shape
+        _assert_error_shape(response, 404, "JOB_NOT_FOUND")
+        answers.append(response.status_code)
+
+    try:
+        check()
+    finally:
+        other.session.close()
+    assert len(answers) >= 5
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/upload"), ("GET", "/status/{jobId}"), ("GET", "/results/{symbol}")],
+)
+def test_fails_r29_generated_unsigned_requests_get_the_403(
+    pipeline: LocalPipeline, openapi_schema: Any, method: str, path: str
+) -> None:
+    # Given generated requests for one operation, sent without a signature
+    anonymous = Api(pipeline.url, profile=None)
+    operation = openapi_schema[path][method]
+    answers: list[int] = []
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        # When each is sent
+        response = case.call(session=anonymous.session)
+        # Then it is API Gateway's 403 in the error shape: no function runs unauthenticated
+        _assert_error_shape(response, 403, "MISSING_AUTHENTICATION_TOKEN")
+        answers.append(response.status_code)
+
+    try:
+        check()
+    finally:
+        anonymous.session.close()
+    assert len(answers) >= 5

@@ -26,7 +26,7 @@ def _resource_id(template: dict[str, Any], type_: str, contains: str) -> str:
     return found
 
 
-def test_r11_tables_have_the_template_keys_index_and_ttl(
+def test_r11_tables_have_the_template_keys_and_index_and_say_ttl_is_not_emulated(
     pipeline: LocalPipeline, dev_template: dict[str, Any]
 ) -> None:
     # Given the dev template's two tables
@@ -40,7 +40,7 @@ def test_r11_tables_have_the_template_keys_index_and_ttl(
     jobs = ddb.describe_table(TableName=jobs_name)["Table"]
     ttl = ddb.describe_time_to_live(TableName=jobs_name)["TimeToLiveDescription"]
 
-    # Then they carry the template's key schema, index and TTL
+    # Then they carry the template's key schema and index
     assert results["KeySchema"] == [
         {"AttributeName": "symbol", "KeyType": "HASH"},
         {"AttributeName": "timestamp", "KeyType": "RANGE"},
@@ -49,7 +49,10 @@ def test_r11_tables_have_the_template_keys_index_and_ttl(
     (index,) = jobs["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "ByStatus"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "updatedAt"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+    # And the template's TTL is not claimed by dynalite, which has none (the banner says so)
+    jobs_props = dev_template["Resources"][jobs_id]["Properties"]
+    assert jobs_props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert ttl == {"TimeToLiveStatus": "DISABLED"}
 
 
 def test_r9_bucket_notification_keeps_the_template_filter(pipeline: LocalPipeline) -> None:
@@ -136,11 +139,17 @@ def test_fails_r14_failed_async_invocation_retries_twice_then_goes_to_the_failur
 def test_sweeper_redrive_reaches_the_processor_through_the_lambda_invoke_api(
     pipeline: LocalPipeline,
 ) -> None:
-    # Given a boto3 Lambda client configured as the handlers' clients are
+    # Given a boto3 Lambda client on the one local endpoint, as the handlers' clients are
     assert pipeline.lambdas is not None
     processor = pipeline.lambdas.by_handler(handler("processor"))
     before = pipeline.lambdas.invocations[processor.logical_id]
-    client = boto3.client("lambda")
+    client = boto3.client(
+        "lambda",
+        endpoint_url=pipeline.endpoint_url,
+        region_name=pipeline.template.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
     # When an asynchronous invocation of the processor is requested by name
     answer = client.invoke(

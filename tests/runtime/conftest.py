@@ -1,8 +1,9 @@
-"""Runtime tests run the real handlers against moto in server mode (a real HTTP endpoint), with
-the buckets, tables and queues of the synthesized template."""
+"""Runtime tests run the real handlers in this process against the backend of `make run`
+(dynalite and a moto server behind the one local endpoint), with the buckets, tables and queues of
+the synthesized template."""
 
 from __future__ import annotations
 
-from runtime_support import moto_endpoint, pipeline, symbol
+from runtime_support import aws_endpoint, local_aws, pipeline, symbol
 
-__all__ = ["moto_endpoint", "pipeline", "symbol"]
+__all__ = ["aws_endpoint", "local_aws", "pipeline", "symbol"]

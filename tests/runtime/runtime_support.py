@@ -1,4 +1,9 @@
-"""Shared pieces of the runtime tests: environment, moto server, event builders, fixtures.
+"""Shared pieces of the runtime tests: environment, the local AWS endpoint, event builders,
+fixtures.
+
+The handlers run in this process (so that botocore hooks can inject faults into their clients)
+against the backend of `make run`: one `local.endpoint.LocalAws` per session (dynalite for
+DynamoDB, a moto server for the rest, behind one endpoint), emptied for every test module.
 
 A module with its own name (not `conftest`), so test modules can import it without clashing
 with the conftest.py of other test directories.
@@ -9,12 +14,11 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Context, Decimal
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ import pytest
 from local import backend
 from local.cfn import Template
 from local.context import LambdaContext
+from local.endpoint import LocalAws
 from local.lambdas import functions_from_template
 from local.synth import SynthesizedStack, synthesize_cached
 
@@ -67,7 +72,7 @@ JOBS_TABLE = function_environment()["JOBS_TABLE_NAME"]
 RESULTS_TABLE = function_environment()["RESULTS_TABLE_NAME"]
 PROCESSOR_FUNCTION_NAME = function_environment()["PROCESSOR_FUNCTION_NAME"]
 
-# Set only while a module's moto server runs (then restored).
+# Set only while a module's tests run (then restored).
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -78,14 +83,15 @@ TEST_ENV = {
 }
 
 
+def dynamodb_number(text: str) -> str:
+    """A number as DynamoDB (and dynalite) gives it back: the same value in plain notation,
+    without leading or trailing zeros (``1E+3`` is stored and read back as ``1000``)."""
+    # DynamoDB keeps 38 significant digits: the default context (28) would round them.
+    return format(Decimal(text).normalize(Context(prec=38)), "f")
+
+
 def context(remaining_ms: int | None = None) -> LambdaContext:
     return LambdaContext(function_name="test-function", region=REGION, remaining_ms=remaining_ms)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def provision(endpoint: str) -> None:
@@ -94,11 +100,17 @@ def provision(endpoint: str) -> None:
     backend.provision(stack_template, backend.Clients(endpoint, stack_template.region))
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server per test module; the environment and cached clients are restored after."""
-    from moto.server import ThreadedMotoServer
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    """dynalite and moto behind the one local endpoint, for the whole session."""
+    with LocalAws(table_ms=0) as aws:
+        yield aws
 
+
+@pytest.fixture(scope="module")
+def aws_endpoint(local_aws: LocalAws) -> Iterator[str]:
+    """The local endpoint, emptied and provisioned per test module; the environment and cached
+    clients are restored after."""
     from runtime import clients
     from runtime.settings import get_settings
 
@@ -110,25 +122,19 @@ def moto_endpoint() -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in touched | {"AWS_ENDPOINT_URL"}}
     for name in touched:
         os.environ.pop(name, None)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    endpoint = local_aws.url
     os.environ.update(TEST_ENV)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     get_settings.cache_clear()
     clients.reset()
     try:
-        # moto keeps its backends per process: start every module from an empty account.
-        urllib.request.urlopen(
-            urllib.request.Request(endpoint + "/moto-api/reset", method="POST"), timeout=30
-        ).close()
+        # Every module starts from an empty account.
+        local_aws.reset()
         provision(endpoint)
         yield endpoint
     finally:
         clients.reset()
         get_settings.cache_clear()
-        server.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -303,8 +309,8 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(moto_endpoint: str) -> Pipeline:
-    return Pipeline(moto_endpoint)
+def pipeline(aws_endpoint: str) -> Pipeline:
+    return Pipeline(aws_endpoint)
 
 
 @pytest.fixture

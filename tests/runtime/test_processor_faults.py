@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from runtime_support import BUCKET, JOBS_TABLE, context, s3_event
+from runtime_support import BUCKET, JOBS_TABLE, context, dynamodb_number, s3_event
 
 from bench.generate import make_rows, render_csv
 from runtime.dal.jobs import JobStore, utc_now
@@ -31,7 +31,10 @@ def make_file(symbol: str, rows: int, bad_every: int = 0) -> bytes:
 def expected_table(data: bytes) -> list[dict[str, str]]:
     _, rows, _ = parse_bytes(data)
     return sorted(
-        ({"timestamp": ts, "price": price, "volume": volume} for _, ts, price, volume in rows),
+        (
+            {"timestamp": ts, "price": dynamodb_number(price), "volume": volume}
+            for _, ts, price, volume in rows
+        ),
         key=lambda row: row["timestamp"],
     )
 

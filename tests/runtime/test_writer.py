@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from botocore.exceptions import ConnectionClosedError
-from runtime_support import RESULTS_TABLE
+from runtime_support import RESULTS_TABLE, dynamodb_number
 
 from runtime.dal.results_writer import BatchWriter
 
@@ -46,7 +46,7 @@ def expected_items(rows: list[tuple[str, str, str, str]]) -> dict[str, dict[str,
         ts: {
             "symbol": {"S": sym},
             "timestamp": {"S": ts},
-            "price": {"N": price},
+            "price": {"N": dynamodb_number(price)},
             "volume": {"N": volume},
             "jobId": {"S": JOB},
         }
