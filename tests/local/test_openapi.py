@@ -32,6 +32,18 @@ CHECKS = [
 ]
 
 
+def generated(examples: int) -> Any:
+    """Hypothesis settings for requests generated from the OpenAPI document: repeatable, no
+    deadline (each example is an HTTP round trip), no example database."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def test_committed_document_is_current() -> None:
     # When the document is generated afresh
     fresh = render(build_document())
@@ -98,13 +110,7 @@ def test_r4_r5_api_conforms_to_its_openapi_document(
     served_before = pipeline.gateway.requests_served
 
     @given(case=operation.as_strategy())
-    @settings(
-        max_examples=25,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @generated(25)
     def check(case: Any) -> None:
         # When each is sent to the local pipeline, signed as the local principal (IAM)
         # Then there is no 5xx and the response matches the documented status, type and schema
@@ -145,13 +151,7 @@ def test_fails_r25_generated_status_requests_of_another_principal_get_the_404(
     answers: list[int] = []
 
     @given(case=operation.as_strategy())
-    @settings(
-        max_examples=15,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @generated(15)
     def check(case: Any) -> None:
         case.path_parameters = {"jobId": job_id}
         # When each is sent
@@ -180,13 +180,7 @@ def test_fails_r29_generated_unsigned_requests_get_the_403(
     answers: list[int] = []
 
     @given(case=operation.as_strategy())
-    @settings(
-        max_examples=15,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @generated(15)
     def check(case: Any) -> None:
         # When each is sent
         response = case.call(session=anonymous.session)
