@@ -199,6 +199,10 @@ def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
         "PROCESSOR_FUNCTION_NAME": "bench-processor",
         "PROCESSOR_TIMEOUT_SECONDS": "900",
         "PROCESSOR_MAX_RETRIES": "2",
+        # This runner measures the single pass: files of any size stay on it.
+        "SPLIT_THRESHOLD_BYTES": str(5 * 1024**3),
+        "PART_BYTES": str(8 * 1024**2),
+        "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:000000000000:stateMachine:bench-unused",
         "POWERTOOLS_SERVICE_NAME": "bench",
         "POWERTOOLS_METRICS_NAMESPACE": "Bench",
         "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -114,7 +114,7 @@ def _runner(
         )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
-        return {"error": f"exit {done.returncode}, see {log.relative_to(ROOT)}"}
+        return {"error": f"exit {done.returncode}, see {log}"}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 

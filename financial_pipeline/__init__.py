@@ -13,6 +13,7 @@ from financial_pipeline.ingest import Ingest
 from financial_pipeline.network import Network
 from financial_pipeline.observability import Observability
 from financial_pipeline.pipeline import FinancialPipeline, Profile
+from financial_pipeline.split import SplitProcessing
 from financial_pipeline.storage import Storage
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Observability",
     "PipelineFunction",
     "Profile",
+    "SplitProcessing",
     "Storage",
 ]
 

@@ -57,6 +57,33 @@ WAF_LOG_RETENTION: Final = logs.RetentionDays.THREE_MONTHS
 WAF_RATE_LIMIT_PER_5_MINUTES: Final = 3000
 VPC_MAX_AZS: Final = 2
 
+# Large files (R23), see docs/CAPACITY.md "Large files". Above the threshold a file is split into
+# parts of about PART_BYTES, parsed in parallel on a Step Functions Distributed Map.
+MIB: Final = 1024 * 1024
+# The single pass finishes a file this size (~350k rows) well inside its 5-minute timeout even
+# on an on-demand table at its 4,000 writes/s start (~90 s), and the split's fixed cost (a
+# planning read, two map runs, cold starts: ~8 s) pays back only on larger files.
+DEFAULT_SPLIT_THRESHOLD_BYTES: Final = 16 * MIB
+# ~190k rows: ~6 s of parsing per part (~4x a cold start), while the per-part overhead (state
+# transitions, S3 requests, init) stays below 0.5% of the DynamoDB writes of its rows.
+DEFAULT_PART_BYTES: Final = 8 * MIB
+MIN_PART_BYTES: Final = MIB
+# Writes/s one partition writer sustains: ~65-100 us of client CPU per row (BatchWriteItem floor
+# and encoding, no CSV rules) caps one Python process at 10,000-15,000 rows/s; the lower end.
+PARTITION_WRITER_WRITES_PER_SECOND: Final = 10_000
+# What a new on-demand table serves at once (DynamoDB, "Pre-warming a table for on-demand").
+ON_DEMAND_INITIAL_WRITES_PER_SECOND: Final = 4_000
+# Parsing parts touches S3 and one job update per part, not the results table: its concurrency
+# is bounded by the account's Lambda pool (1,000 by default), of which one file takes at most 5%.
+DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY: Final = 50
+# Distributed Map's limit on parallel child executions.
+MAX_DISTRIBUTED_MAP_CONCURRENCY: Final = 10_000
+# A 5 GiB file (~110M rows) written at the on-demand start of 4,000 writes/s takes ~8 hours.
+SPLIT_EXECUTION_TIMEOUT: Final = Duration.hours(12)
+# Intermediate objects of a split file outlive their job by at most this (they are deleted when
+# it ends; the rule catches a crash between the two).
+SPLIT_EXPIRATION_DAYS: Final = 2
+
 FUNCTION_DEFAULTS: Final[Mapping[str, Any]] = {
     "memory_size": FUNCTION_MEMORY_MB,
     "timeout": FUNCTION_TIMEOUT,

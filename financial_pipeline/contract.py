@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         REPORTS_PREFIX,
         RESULTS_QUERY_PARAMETERS,
         ROW_COUNTS,
+        SPLIT_PREFIX,
         Env,
         JobStatus,
     )
@@ -46,6 +47,7 @@ else:
     REPORTS_PREFIX = _shipped.REPORTS_PREFIX
     RESULTS_QUERY_PARAMETERS = _shipped.RESULTS_QUERY_PARAMETERS
     ROW_COUNTS = _shipped.ROW_COUNTS
+    SPLIT_PREFIX = _shipped.SPLIT_PREFIX
     Env = _shipped.Env
     JobStatus = _shipped.JobStatus
 
@@ -59,6 +61,7 @@ __all__ = [
     "REPORTS_PREFIX",
     "RESULTS_QUERY_PARAMETERS",
     "ROW_COUNTS",
+    "SPLIT_PREFIX",
     "Env",
     "JobStatus",
 ]

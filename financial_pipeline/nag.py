@@ -9,6 +9,7 @@ the package, so any construct module may import it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -35,6 +36,7 @@ __all__ = [
     "add_rule_packs",
     "arn_of",
     "compliance",
+    "finding_resource",
 ]
 
 NIST: Final = "NIST.800.53.R5"
@@ -83,6 +85,31 @@ def arn_of(resource: IConstruct) -> str:
             f"expected a construct backed by one CloudFormation resource (got {resource!r})"
         )
     return f"<{Stack.of(element).resolve(element.logical_id)}.Arn>"
+
+
+def finding_resource(scope: IConstruct, value: Any) -> str:
+    """How cdk-nag spells a policy resource in a finding id (``Resource::<this>``).
+
+    ``value`` is a resource as it stands in a policy statement (a string with tokens): joins
+    are concatenated, ``Ref`` and ``Fn::GetAtt`` become ``<Id>`` and ``<Id.Attr>``, any other
+    intrinsic its compact JSON.
+    """
+    return _finding_text(Stack.of(scope).resolve(value))
+
+
+def _finding_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(_finding_text(part) for part in parts)
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+    return json.dumps(value, separators=(",", ":"))
 
 
 def add_rule_packs(app: App) -> None:

@@ -18,12 +18,18 @@ from constructs import Construct
 from financial_pipeline._defaults import (
     DEFAULT_JOB_TTL_DAYS,
     DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_PART_BYTES,
     DEFAULT_REPORT_URL_TTL,
+    DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
+    DEFAULT_SPLIT_THRESHOLD_BYTES,
     DEFAULT_UPLOAD_URL_TTL,
     DEFAULT_WRITE_CONCURRENCY,
     LOG_LEVELS,
     MAX_PRESIGNED_POST_BYTES,
     MAX_UPLOAD_URL_TTL_DAYS,
+    MIN_PART_BYTES,
+    ON_DEMAND_INITIAL_WRITES_PER_SECOND,
+    PARTITION_WRITER_WRITES_PER_SECOND,
     PROCESSOR_RESERVED_CONCURRENCY,
 )
 from financial_pipeline._names import name_prefix
@@ -36,9 +42,10 @@ from financial_pipeline.function import FunctionOptions
 from financial_pipeline.ingest import Ingest
 from financial_pipeline.network import Network
 from financial_pipeline.observability import Observability
+from financial_pipeline.split import SplitProcessing
 from financial_pipeline.storage import Storage
 
-__all__ = ["FinancialPipeline", "Profile"]
+__all__ = ["FinancialPipeline", "Profile", "default_split_max_concurrency"]
 
 
 class Profile(enum.StrEnum):
@@ -82,6 +89,7 @@ class FinancialPipeline(Construct):
             existing one associated by ARN).
         storage: bucket and tables (`Storage`).
         ingest: processor, failure queue and sweeper (`Ingest`).
+        split: the state machine and functions that process large files (`SplitProcessing`).
         api: REST API and its handlers (`Api`).
         observability: alarms, alarm topic and dashboard (`Observability`).
         dependencies_layer: the layer with the Lambda code's dependencies.
@@ -112,6 +120,10 @@ class FinancialPipeline(Construct):
         bucket_props: Mapping[str, Any] | None = None,
         function_props: Mapping[str, Any] | None = None,
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
+        split_threshold_bytes: int = DEFAULT_SPLIT_THRESHOLD_BYTES,
+        part_bytes: int = DEFAULT_PART_BYTES,
+        split_max_concurrency: int | None = None,
+        split_parse_max_concurrency: int = DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
         profile: Profile | str = Profile.DEFAULT,
         customer_managed_key: bool | None = None,
         existing_encryption_key: kms.IKey | None = None,
@@ -163,6 +175,25 @@ class FinancialPipeline(Construct):
                 R21) while it scales; warm throughput makes that capacity available from the
                 first write. Billed once when raised; does not lift the per-partition limit
                 of 1,000 writes/s (one symbol). Default: unset (see docs/CAPACITY.md).
+            split_threshold_bytes: files larger than this are split into parts and processed
+                in parallel on the state machine (R23); smaller ones keep the one-invocation
+                path. At least ``part_bytes``, at most 5 GiB. Default 16 MiB: the single pass
+                finishes such a file (~350k rows) well inside its timeout even on a table at
+                the on-demand start, and the split's fixed cost pays back only above it (see
+                docs/CAPACITY.md).
+            part_bytes: target size of one part, cut on a record boundary; 1 MiB to
+                ``split_threshold_bytes``. Default 8 MiB (~190k rows, ~6 s of parsing).
+            split_max_concurrency: partitions written to the results table at once (the
+                ``WritePartitions`` map), 1 to 10,000. Default:
+                ``max(1, W // 10,000)``, where ``W`` is the results table's write warm
+                throughput (``results_table_warm_throughput``, else 4,000/s, a new on-demand
+                table's start) and 10,000 is the writes/s one partition writer sustains: the
+                writers of one file together never ask for more than the table serves at
+                once, so one large file does not throttle everyone else's writes. See
+                `default_split_max_concurrency`.
+            split_parse_max_concurrency: parts parsed at once (the ``ParseParts`` map), 1 to
+                10,000. Parsing reads S3 and does not touch the results table, so this bounds
+                only the Lambda concurrency one file takes from the account; default 50.
             profile: ``default`` or ``hardened`` (R26); default ``default``. ``hardened``
                 turns on the four props below and refuses any of them set to False.
             customer_managed_key: encrypt the upload bucket (SSE-KMS with a bucket key), both
@@ -229,6 +260,9 @@ class FinancialPipeline(Construct):
             write_concurrency=write_concurrency,
             upload_url_ttl=upload_url_ttl,
         )
+        _validate_split(split_threshold_bytes=split_threshold_bytes, part_bytes=part_bytes)
+        if split_max_concurrency is None:
+            split_max_concurrency = default_split_max_concurrency(results_table_warm_throughput)
         # Physical names come from this construct's place in the app, so two pipelines in one
         # stack never clash.
         names = name_prefix(self)
@@ -323,6 +357,23 @@ class FinancialPipeline(Construct):
             reserved_concurrency=processor_reserved_concurrency,
             encryption_key=self.encryption_key,
         )
+        self.split = SplitProcessing(
+            self,
+            "Split",
+            storage=self.storage,
+            functions=functions,
+            max_concurrency=split_max_concurrency,
+            parse_max_concurrency=split_parse_max_concurrency,
+            encryption_key=self.encryption_key,
+        )
+        # The processor plans a large file: it writes the manifests under split/ and starts
+        # the job's execution; the planning pass itself stays under its duration SLO alarm.
+        processor = self.ingest.processor
+        self.split.grant_start_job(processor)
+        self.storage.grant_write_split(processor)
+        processor.add_environment(Env.STATE_MACHINE_ARN, self.split.state_machine.state_machine_arn)
+        processor.add_environment(Env.SPLIT_THRESHOLD_BYTES, str(split_threshold_bytes))
+        processor.add_environment(Env.PART_BYTES, str(part_bytes))
         self.api = Api(
             self,
             "Api",
@@ -341,9 +392,39 @@ class FinancialPipeline(Construct):
             storage=self.storage,
             ingest=self.ingest,
             api=self.api,
+            split=self.split,
             name_prefix=names,
             alarm_email=alarm_email,
             encryption_key=self.encryption_key,
+        )
+
+
+def default_split_max_concurrency(warm_throughput: dynamodb.WarmThroughput | None) -> int:
+    """Partition writers of one file: ``max(1, W // 10,000)``.
+
+    ``W`` is the results table's write warm throughput, else 4,000 writes/s (what a new
+    on-demand table serves at once); 10,000 writes/s is what one partition writer sustains
+    (one Python process at ~65-100 µs of client CPU per row, docs/CAPACITY.md). So the file's
+    writers together ask for at most ``W``: 1 writer below 20,000 writes/s, 4 at 40,000.
+    """
+    writes = (
+        warm_throughput.write_units_per_second
+        if warm_throughput is not None and warm_throughput.write_units_per_second is not None
+        else ON_DEMAND_INITIAL_WRITES_PER_SECOND
+    )
+    return max(1, int(writes) // PARTITION_WRITER_WRITES_PER_SECOND)
+
+
+def _validate_split(*, split_threshold_bytes: int, part_bytes: int) -> None:
+    if not MIN_PART_BYTES <= part_bytes <= MAX_PRESIGNED_POST_BYTES:
+        raise ValueError(
+            f"part_bytes must be between {MIN_PART_BYTES} (1 MiB) and "
+            f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {part_bytes})"
+        )
+    if not part_bytes <= split_threshold_bytes <= MAX_PRESIGNED_POST_BYTES:
+        raise ValueError(
+            f"split_threshold_bytes must be between part_bytes ({part_bytes}) and "
+            f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {split_threshold_bytes})"
         )
 
 

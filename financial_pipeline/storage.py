@@ -24,6 +24,7 @@ from financial_pipeline._defaults import (
     NONCURRENT_VERSION_EXPIRATION_DAYS,
     PROCESSED_EXPIRATION_DAYS,
     QUARANTINE_EXPIRATION_DAYS,
+    SPLIT_EXPIRATION_DAYS,
     merge_props,
 )
 from financial_pipeline.contract import (
@@ -32,6 +33,7 @@ from financial_pipeline.contract import (
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     REPORTS_PREFIX,
+    SPLIT_PREFIX,
 )
 from financial_pipeline.function import identity_policy
 from financial_pipeline.nag import acknowledge, arn_of, compliance
@@ -73,7 +75,7 @@ class Storage(Construct):
 
     Attributes:
         bucket: the upload bucket (``incoming/``, ``processed/``, ``reports/``,
-            ``quarantine/``).
+            ``quarantine/``, and ``split/`` for the intermediate objects of large files).
         access_log_bucket: receives the upload bucket's server access logs.
         results_table: one item per accepted row, keyed ``symbol`` / ``timestamp`` (R11).
         jobs_table: one item per job, keyed ``jobId``, TTL ``ttl``, index ``ByStatus``.
@@ -289,6 +291,19 @@ class Storage(Construct):
         """``s3:GetObject`` under ``reports/``: signs a report's download URL."""
         return self._grant_objects(grantee, REPORTS_PREFIX, "s3:GetObject")
 
+    def grant_write_split(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``s3:PutObject`` under ``split/``: manifests and intermediate objects of a large
+        file (R23)."""
+        return self._grant_objects(grantee, SPLIT_PREFIX, "s3:PutObject")
+
+    def grant_read_split(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``s3:GetObject`` under ``split/``: reads manifests and intermediate objects."""
+        return self._grant_objects(grantee, SPLIT_PREFIX, "s3:GetObject")
+
+    def grant_delete_split(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``s3:DeleteObject`` under ``split/``: removes a job's intermediate objects."""
+        return self._grant_objects(grantee, SPLIT_PREFIX, "s3:DeleteObject")
+
     def grant_key_lookup(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant ``s3:ListBucket`` on the upload bucket, so that HeadObject of a missing key
         answers 404 rather than 403 and "not uploaded (yet)" can be told from "forbidden"."""
@@ -305,6 +320,20 @@ class Storage(Construct):
     def grant_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Create and update jobs."""
         return self._jobs_grant(grantee, self.jobs_table.grant_write_data(grantee))
+
+    def grant_update_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``dynamodb:UpdateItem`` on the jobs table only: counts a job's progress (R24)."""
+        # The table itself: the table's generic grant would add its indexes, where an update
+        # has nothing to do.
+        grant = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:UpdateItem"],
+            resource_arns=[self.jobs_table.table_arn],
+        )
+        if self.encryption_key is not None:
+            # What CDK's table write grants carry for a table under a customer-managed key.
+            grant = grant.combine(self.encryption_key.grant_encrypt_decrypt(grantee))
+        return self._table_key_grant(grantee, grant)
 
     def grant_read_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read, claim and finish jobs."""
@@ -492,6 +521,13 @@ def _lifecycle_rules(job_ttl_days: int) -> list[s3.LifecycleRule]:
             id="ExpireQuarantinedFiles",
             prefix=QUARANTINE_PREFIX,
             expiration=Duration.days(QUARANTINE_EXPIRATION_DAYS),
+        ),
+        # Intermediate objects of a split file (R23) are deleted when its job ends; this catches
+        # those a crash left behind, once the job can no longer be running or redriven soon.
+        s3.LifecycleRule(
+            id="ExpireSplitObjects",
+            prefix=SPLIT_PREFIX,
+            expiration=Duration.days(SPLIT_EXPIRATION_DAYS),
         ),
         # The rejection report is a multipart upload; a crashed processor leaves its parts.
         s3.LifecycleRule(

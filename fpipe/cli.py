@@ -133,9 +133,14 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextI
     delay = 0.2
     while True:
         job = client.status(job_id)
-        processed = int((job.get("rows") or {}).get("total") or 0)
         final = job.get("status") in FINAL_STATUSES
-        processing.update(expected if final else min(processed, expected), expected, job["status"])
+        # R24: a running job reports its progress (rows read so far, parts done of the total).
+        progress = job.get("progress") or {}
+        processed = int(progress.get("rowsProcessed") or (job.get("rows") or {}).get("total") or 0)
+        label = str(job["status"])
+        if progress.get("partsTotal", 1) > 1:
+            label += f" parts {progress.get('partsDone', 0)}/{progress['partsTotal']}"
+        processing.update(expected if final else min(processed, expected), expected, label)
         if final:
             processing.finish()
             _print_status(job, args.json, out)

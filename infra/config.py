@@ -31,6 +31,8 @@ _KEYS: Final = {
     "resultsWarmReadUnitsPerSecond",
     "resultsWarmWriteUnitsPerSecond",
     "profile",
+    "splitThresholdBytes",
+    "partBytes",
 }
 
 
@@ -54,6 +56,10 @@ class EnvironmentConfig:
     results_warm_write_units_per_second: int | None = None
     profile: Profile = Profile.DEFAULT
     """R26: ``hardened`` turns on the construct's whole hardened profile."""
+    split_threshold_bytes: int | None = None
+    """R23: files above this are split; None: the construct's default."""
+    part_bytes: int | None = None
+    """R23: target part size of a split file; None: the construct's default."""
 
     @property
     def hardened(self) -> bool:
@@ -121,6 +127,8 @@ class EnvironmentConfig:
             results_warm_read_units_per_second=_units(name, raw, "resultsWarmReadUnitsPerSecond"),
             results_warm_write_units_per_second=_units(name, raw, "resultsWarmWriteUnitsPerSecond"),
             profile=parsed_profile,
+            split_threshold_bytes=_units(name, raw, "splitThresholdBytes"),
+            part_bytes=_units(name, raw, "partBytes"),
         )
 
 

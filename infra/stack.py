@@ -38,6 +38,10 @@ class FinancialPipelineStack(Stack):
         optional: dict[str, Any] = {}
         if config.max_upload_bytes is not None:
             optional["max_upload_bytes"] = config.max_upload_bytes
+        if config.split_threshold_bytes is not None:
+            optional["split_threshold_bytes"] = config.split_threshold_bytes
+        if config.part_bytes is not None:
+            optional["part_bytes"] = config.part_bytes
         self.pipeline = FinancialPipeline(
             self,
             "Pipeline",

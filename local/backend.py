@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 log = logging.getLogger("local.backend")
 
@@ -54,6 +56,7 @@ class Clients:
         self.s3: S3Client = boto3.client("s3", **kwargs)
         self.dynamodb: DynamoDBClient = boto3.client("dynamodb", **kwargs)
         self.sqs: SQSClient = boto3.client("sqs", **kwargs)
+        self.stepfunctions: SFNClient = boto3.client("stepfunctions", **kwargs)
 
 
 def notifications_from_template(template: Template) -> list[Notification]:
@@ -129,6 +132,8 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
     # it is ACTIVE. The buckets and queues above were made meanwhile.
     for name in tables:
         _wait_active(clients, name)
+    for machine in template.of_type("AWS::StepFunctions::StateMachine"):
+        _create_state_machine(template, clients, machine.logical_id, machine.properties)
     notifications = notifications_from_template(template)
     by_bucket: dict[str, list[Notification]] = {}
     for notification in notifications:
@@ -155,6 +160,53 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
             NotificationConfiguration={"QueueConfigurations": queue_configs},  # type: ignore[typeddict-item]
         )
     return notifications
+
+
+def state_machine_definition(template: Template, properties: dict[str, Any]) -> str:
+    """The ASL text of a state machine, with its functions', bucket's and role's local names:
+    what CloudFormation would hand Step Functions (``DefinitionString`` is usually an
+    ``Fn::Join`` of literal text and ``Fn::GetAtt`` / ``Ref``)."""
+    if "DefinitionString" in properties:
+        text = str(template.resolve(properties["DefinitionString"]))
+    elif "Definition" in properties:
+        text = json.dumps(template.resolve(properties["Definition"]))
+    else:
+        raise TemplateError("a state machine from S3 (DefinitionS3Location) cannot run locally")
+    for name, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        text = text.replace("${" + name + "}", str(template.resolve(value)))
+    return text
+
+
+def _create_state_machine(
+    template: Template, clients: Clients, logical_id: str, properties: dict[str, Any]
+) -> str:
+    """Create (or update to the template's definition) one state machine on moto; its ARN is
+    the one `Ref` resolves to, so the functions' environment names it."""
+    name = template.physical_name(logical_id)
+    definition = state_machine_definition(template, properties)
+    role = str(template.resolve(properties["RoleArn"]))
+    arn = template.arn(logical_id)
+    try:
+        created = clients.stepfunctions.create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=role,
+            type=properties.get("StateMachineType", "STANDARD"),
+        )
+        arn = created["stateMachineArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "StateMachineAlreadyExists":
+            raise
+    # moto answers a create of an existing name with that machine, unchanged: a backend that
+    # outlives one template (the tests' endpoint) must still run this template's definition.
+    existing = clients.stepfunctions.describe_state_machine(stateMachineArn=arn)
+    if existing["definition"] != definition or existing["roleArn"] != role:
+        clients.stepfunctions.update_state_machine(
+            stateMachineArn=arn, definition=definition, roleArn=role
+        )
+    if arn != template.arn(logical_id):
+        raise TemplateError(f"state machine {name}: moto named it {arn}")
+    return arn
 
 
 def _wait_active(clients: Clients, name: str, timeout: float = 30.0) -> None:

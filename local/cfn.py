@@ -25,6 +25,8 @@ _NAMED = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::Events::Rule": "Name",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::IAM::Role": "RoleName",
 }
 
 
@@ -105,6 +107,10 @@ class Template:
                 return prefix.format("sns") + f":{name}"
             case "AWS::Events::Rule":
                 return prefix.format("events") + f":rule/{name}"
+            case "AWS::StepFunctions::StateMachine":
+                return prefix.format("states") + f":stateMachine:{name}"
+            case "AWS::IAM::Role":
+                return f"arn:aws:iam::{self.account_id}:role/{name}"
             case _:
                 return prefix.format(res.type.split("::")[1].lower()) + f":{logical_id}"
 
@@ -137,7 +143,7 @@ class Template:
         match res.type:
             case "AWS::SQS::Queue":
                 return self.queue_url(name)
-            case "AWS::SNS::Topic":
+            case "AWS::SNS::Topic" | "AWS::StepFunctions::StateMachine":
                 return self.arn(name)
             case _ if res.type in _NAMED:
                 return self.physical_name(name)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 def _config(pool: int = 10) -> Config:
@@ -53,8 +54,14 @@ def lambda_() -> LambdaClient:
     return boto3.client("lambda", config=_config())
 
 
+@functools.cache
+def stepfunctions() -> SFNClient:
+    return boto3.client("stepfunctions", config=_config())
+
+
 def reset() -> None:
     """Forget the cached clients (tests point them at a new endpoint)."""
     s3.cache_clear()
     dynamodb.cache_clear()
     lambda_.cache_clear()
+    stepfunctions.cache_clear()

@@ -21,6 +21,7 @@ __all__ = [
     "REPORTS_PREFIX",
     "RESULTS_QUERY_PARAMETERS",
     "ROW_COUNTS",
+    "SPLIT_PREFIX",
     "Env",
     "JobStatus",
 ]
@@ -63,6 +64,9 @@ class Env(enum.StrEnum):
     PROCESSOR_FUNCTION_NAME = "PROCESSOR_FUNCTION_NAME"
     PROCESSOR_TIMEOUT_SECONDS = "PROCESSOR_TIMEOUT_SECONDS"
     PROCESSOR_MAX_RETRIES = "PROCESSOR_MAX_RETRIES"
+    SPLIT_THRESHOLD_BYTES = "SPLIT_THRESHOLD_BYTES"
+    PART_BYTES = "PART_BYTES"
+    STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 
 
 JOBS_STATUS_INDEX: Final = "ByStatus"
@@ -76,6 +80,9 @@ REPORTS_PREFIX: Final = "reports/"
 """Rejection reports, ``reports/{jobId}.csv``; kept as long as their job."""
 QUARANTINE_PREFIX: Final = "quarantine/"
 """Uploaded files that no job processed (no job, or a second upload); kept for inspection."""
+SPLIT_PREFIX: Final = "split/"
+"""Intermediate objects of a split file, ``split/{jobId}/...``: deleted when the job ends, and
+by a short lifecycle rule when a failed execution is never redriven."""
 
 ROW_COUNTS: Final = ("total", "accepted", "rejected", "duplicates")
 """The row counts of a job (`rows` in the jobs table, `/status` and the job events)."""

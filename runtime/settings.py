@@ -106,6 +106,19 @@ class Settings:
         )
 
     @functools.cached_property
+    def split_threshold_bytes(self) -> int:
+        """Files above this size are split into parts on the state machine (R23)."""
+        return self._int(Env.SPLIT_THRESHOLD_BYTES, minimum=1)
+
+    @functools.cached_property
+    def part_bytes(self) -> int:
+        return self._int(Env.PART_BYTES, minimum=1)
+
+    @functools.cached_property
+    def state_machine_arn(self) -> str:
+        return self._name(Env.STATE_MACHINE_ARN)
+
+    @functools.cached_property
     def dedup_index_max_keys(self) -> int:
         raw = self._environ.get("DEDUP_INDEX_MAX_KEYS", "").strip()
         if not raw:

@@ -76,6 +76,14 @@ class Job:
     upload_redriven_at: str = ""
     owner: str | None = None
     owner_caller: str | None = None
+    # R24 progress, and the split path's state (R23): the attempt whose execution runs, the
+    # earliest file-level failure any step found, and whether PART_FAILED ended the job.
+    parts_total: int = 0
+    parts_done: int = 0
+    rows_processed: int = 0
+    split_attempt: int = 0
+    split_fatal: dict[str, Any] | None = None
+    part_failed: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -103,6 +111,12 @@ class Job:
             upload_redriven_at=data.get("uploadRedrivenAt", ""),
             owner=data.get("owner"),
             owner_caller=data.get("ownerCaller"),
+            parts_total=int(data.get("partsTotal", 0)),
+            parts_done=int(data.get("partsDone", 0)),
+            rows_processed=int(data.get("rowsProcessed", 0)),
+            split_attempt=int(data.get("splitAttempt", 0)),
+            split_fatal=data.get("splitFatal"),
+            part_failed=bool(data.get("partFailed", False)),
         )
 
 
@@ -204,7 +218,9 @@ class JobStore:
                 TableName=self._table,
                 Key={"jobId": {"S": job_id}},
                 UpdateExpression=(
-                    "SET #status = :processing, etag = :etag, objectKey = :key, updatedAt = :now "
+                    "SET #status = :processing, etag = :etag, objectKey = :key, updatedAt = :now, "
+                    "partsTotal = :one, partsDone = :zero, rowsProcessed = :zero "
+                    "REMOVE partIndexes, splitFatal "
                     "ADD attempt :one"
                 ),
                 ConditionExpression=(
@@ -218,6 +234,7 @@ class JobStore:
                     ":key": {"S": object_key},
                     ":now": {"S": iso(now)},
                     ":one": {"N": "1"},
+                    ":zero": {"N": "0"},
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -257,11 +274,21 @@ class JobStore:
         warnings: list[dict[str, Any]],
         report_key: str | None,
         now: datetime,
+        parts_done: int = 1,
+        split: bool = False,
+        part_failed: bool = False,
+        redrive: bool = False,
     ) -> bool:
-        """PROCESSING -> a final status; only the latest attempt on this object may finish."""
+        """PROCESSING -> a final status; only the latest attempt on this object may finish.
+
+        A split job (`split`) is finished by the execution its attempt started, so `attempt` is
+        compared with `splitAttempt` (a repeated S3 event never claims it again). `part_failed`
+        marks a FAILED that only a part's failure caused; with `redrive`, the finalizer of the
+        redriven execution of that same attempt may finish such a job once more.
+        """
         update = (
             "SET #status = :final, #rows = :rows, errors = :errors, warnings = :warnings, "
-            "updatedAt = :now"
+            "updatedAt = :now, partsDone = :done, rowsProcessed = :processed"
         )
         values: dict[str, Any] = {
             ":final": status,
@@ -272,18 +299,121 @@ class JobStore:
             ":processing": JobStatus.PROCESSING,
             ":etag": etag,
             ":attempt": attempt,
+            ":done": parts_done,
+            ":processed": rows["total"],
         }
+        removed = []
+        if part_failed:
+            update += ", partFailed = :true"
+            values[":true"] = True
+        else:
+            removed.append("partFailed")
         if report_key:
             update += ", reportKey = :report"
             values[":report"] = report_key
         else:
-            update += " REMOVE reportKey"
+            removed.append("reportKey")
+        update += " REMOVE " + ", ".join(removed)
+        state = "#status = :processing"
+        if redrive:
+            state = "(#status = :processing OR (#status = :failed AND partFailed = :flag))"
+            values[":failed"] = JobStatus.FAILED
+            values[":flag"] = True
+        owner = "splitAttempt" if split else "attempt"
         return self._update(
             job_id,
             update,
-            "#status = :processing AND etag = :etag AND attempt = :attempt",
+            f"{state} AND etag = :etag AND {owner} = :attempt",
             values,
             names={"#rows": "rows"},
+        )
+
+    def start_split(
+        self,
+        job_id: str,
+        etag: str,
+        *,
+        attempt: int,
+        parts_total: int,
+        fatal: dict[str, Any] | None,
+        now: datetime,
+    ) -> bool:
+        """Record that `attempt` splits the file (once per job): the execution it starts is the
+        only one that may finish the job."""
+        update = (
+            "SET splitAttempt = :attempt, partsTotal = :total, partsDone = :zero, "
+            "rowsProcessed = :zero, updatedAt = :now"
+        )
+        values: dict[str, Any] = {
+            ":attempt": attempt,
+            ":total": parts_total,
+            ":zero": 0,
+            ":now": iso(now),
+            ":processing": JobStatus.PROCESSING,
+            ":etag": etag,
+        }
+        if fatal is not None:
+            update += ", splitFatal = :fatal"
+            values[":fatal"] = fatal
+        return self._update(
+            job_id,
+            update,
+            "#status = :processing AND etag = :etag AND attempt = :attempt "
+            "AND attribute_not_exists(splitAttempt)",
+            values,
+        )
+
+    def record_fatal(
+        self, job_id: str, etag: str, *, split_attempt: int, fatal: dict[str, Any], now: datetime
+    ) -> bool:
+        """Keep the earliest file-level failure of the split file (the one a single pass meets)."""
+        return self._update(
+            job_id,
+            "SET splitFatal = :fatal, updatedAt = :now",
+            "attribute_exists(#status) AND etag = :etag AND splitAttempt = :attempt AND "
+            "(attribute_not_exists(splitFatal) OR splitFatal.#line > :line)",
+            {
+                ":fatal": fatal,
+                ":now": iso(now),
+                ":etag": etag,
+                ":attempt": split_attempt,
+                ":line": int(fatal["line"]),
+            },
+            names={"#line": "line"},
+        )
+
+    def record_part(
+        self, job_id: str, etag: str, *, split_attempt: int, part: int, rows: int, now: datetime
+    ) -> bool:
+        """R24 progress: one more part done and its rows, counted once however often it runs."""
+        return self._update(
+            job_id,
+            "SET updatedAt = :now ADD partsDone :one, rowsProcessed :rows, partIndexes :index",
+            "attribute_exists(#status) AND etag = :etag AND splitAttempt = :attempt "
+            "AND NOT contains(partIndexes, :part)",
+            {
+                ":now": iso(now),
+                ":one": 1,
+                ":rows": rows,
+                ":index": {part},
+                ":part": part,
+                ":etag": etag,
+                ":attempt": split_attempt,
+            },
+        )
+
+    def touch(self, job_id: str, etag: str, *, split_attempt: int, now: datetime) -> bool:
+        """A sign of life of a running split job (the sweeper takes a silent job for stuck)."""
+        return self._update(
+            job_id,
+            "SET updatedAt = :now",
+            "#status = :processing AND etag = :etag AND splitAttempt = :attempt",
+            {
+                ":now": iso(now),
+                ":processing": JobStatus.PROCESSING,
+                ":etag": etag,
+                ":attempt": split_attempt,
+            },
         )
 
     def add_warning(

@@ -5,6 +5,10 @@
   different ETags, can arrive under that one key.
 - `processed/{jobId}.csv`: the file its job processed (deleted after 30 days, R10).
 - `reports/{jobId}.csv`: the rejection report, kept as long as its job.
+- `split/{jobId}/...`: the intermediate objects of a split file (R23): the parts and partitions
+  manifests, per part its rows routed to each partition, its rejected rows and its summary, per
+  partition its conflicting repeats and its summary. Deleted when the job ends; a short
+  lifecycle rule removes those of an execution that failed and was never redriven.
 - `quarantine/{jobId}/{etag}.csv`: a file that no job processed (no job, a second upload, a job
   that had ended or never started). The ETag is part of the key because several such files can
   exist for one job; the bucket's lifecycle deletes them after 30 days. Nothing in the pipeline
@@ -17,6 +21,7 @@ ETag is not an error: the move did not happen and the caller is told so.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from runtime.contract import INCOMING_PREFIX, PROCESSED_PREFIX, QUARANTINE_PREFIX, REPORTS_PREFIX
+from runtime.contract import (
+    INCOMING_PREFIX,
+    PROCESSED_PREFIX,
+    QUARANTINE_PREFIX,
+    REPORTS_PREFIX,
+    SPLIT_PREFIX,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,6 +63,43 @@ def report_key(job_id: str) -> str:
 
 def quarantine_key(job_id: str, etag: str) -> str:
     return f"{QUARANTINE_PREFIX}{job_id}/{etag}.csv"
+
+
+def split_prefix(job_id: str) -> str:
+    return f"{SPLIT_PREFIX}{job_id}/"
+
+
+def parts_manifest_key(job_id: str) -> str:
+    return f"{split_prefix(job_id)}parts.json"
+
+
+def partitions_manifest_key(job_id: str) -> str:
+    return f"{split_prefix(job_id)}partitions.json"
+
+
+def part_summary_key(job_id: str, part: int) -> str:
+    return f"{split_prefix(job_id)}parts/{part:06d}/summary.json"
+
+
+def part_rejects_key(job_id: str, part: int) -> str:
+    return f"{split_prefix(job_id)}parts/{part:06d}/rejects.jsonl"
+
+
+def partition_rows_prefix(job_id: str, partition: int) -> str:
+    return f"{split_prefix(job_id)}rows/{partition:06d}/"
+
+
+def partition_rows_key(job_id: str, partition: int, part: int) -> str:
+    """One part's rows of one partition; the zero-padded part index makes key order part order."""
+    return f"{partition_rows_prefix(job_id, partition)}{part:06d}.csv"
+
+
+def partition_summary_key(job_id: str, partition: int) -> str:
+    return f"{split_prefix(job_id)}partitions/{partition:06d}/summary.json"
+
+
+def partition_conflicts_key(job_id: str, partition: int) -> str:
+    return f"{split_prefix(job_id)}partitions/{partition:06d}/conflicts.jsonl"
 
 
 def job_id_of_upload(key: str) -> str | None:
@@ -110,6 +158,52 @@ class ObjectStore:
             raise
         chunks: Iterator[bytes] = body["Body"].iter_chunks(CHUNK_BYTES)
         return chunks
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.put(key, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """A small object's bytes, or None when there is none."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+        data: bytes = body.read()
+        return data
+
+    def get_json(self, key: str) -> Any:
+        data = self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        """An intermediate object's bytes as chunks (it must exist)."""
+        body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        chunks: Iterator[bytes] = body.iter_chunks(CHUNK_BYTES)
+        return chunks
+
+    def keys_under(self, prefix: str) -> list[str]:
+        """Every key under `prefix`, in key order."""
+        keys: list[str] = []
+        for page in self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete_split(self, job_id: str) -> int:
+        """Delete the job's intermediate objects (1000 per request); how many there were."""
+        keys = self.keys_under(split_prefix(job_id))
+        for start in range(0, len(keys), 1000):
+            self._client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]]},
+            )
+        return len(keys)
 
     def archive(self, job_id: str, key: str, etag: str) -> bool:
         """Move the file its job processed to `processed/`; False when it is not there."""

@@ -24,7 +24,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.remove_keys(["jobId"])
     settings = get_settings()
     metrics.set_default_dimensions(environment=settings.environment)
-    processor = Processor(settings, clients.s3(), clients.dynamodb(), context)
+    processor = Processor(
+        settings, clients.s3(), clients.dynamodb(), context, clients.stepfunctions()
+    )
     refs = created_objects(event)
     # Recorded for every event, test events and repeats included (0 or more objects), so an
     # invocation that finishes no job still says what it was given.

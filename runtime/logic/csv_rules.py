@@ -21,9 +21,10 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime.logic.dedup import SpillIndex
@@ -85,6 +86,52 @@ class CsvFileError(Exception):
 # An accepted row: (symbol, canonical timestamp, price as DynamoDB number text, volume text).
 Row = tuple[str, str, str, str]
 RejectCallback = Callable[[int, str, list[str]], None]
+# A valid row handed on undecided (a part of a split file): line, symbol, timestamp, price,
+# volume, the original cells.
+RouteCallback = Callable[[int, str, str, str, str, list[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A validated header: the names, the positions of the required columns, the width."""
+
+    names: tuple[str, ...]
+    positions: tuple[int, int, int, int]  # symbol, price, volume, timestamp
+    extra_columns: tuple[str, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Header:
+        return header_of([str(name) for name in data["names"]])
+
+
+def header_of(cells: list[str]) -> Header:
+    """The header rule of the SPEC; `CsvFileError` (line 1, as the single pass says) otherwise."""
+    names = [cell.strip().lower() for cell in cells]
+    positions: dict[str, int] = {}
+    extra: list[str] = []
+    for index, name in enumerate(names):
+        if name in REQUIRED_COLUMNS:
+            if name in positions:
+                raise CsvFileError(FileReason.DUPLICATE_COLUMN, f"column {name!r} appears twice", 1)
+            positions[name] = index
+        else:
+            extra.append(name)
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if missing:
+        raise CsvFileError(FileReason.MISSING_COLUMN, "missing column(s): " + ", ".join(missing), 1)
+    return Header(
+        tuple(names),
+        (positions["symbol"], positions["price"], positions["volume"], positions["timestamp"]),
+        tuple(extra),
+    )
+
 
 _SYMBOL = re.compile(r"[A-Z0-9^][A-Z0-9.\-_:=^]*", re.ASCII).fullmatch
 _NUMBER = re.compile(
@@ -270,6 +317,13 @@ class CsvParser:
     skips the lines up to `switched_at`, and settles every later valid row with the repeated
     lines from `spill.resolve()`. The first pass's own `CsvFileError` after the switch is left for
     the second pass to raise at the same line (`deferred_error`).
+
+    One part of a split file (`runtime.logic.split`): `header` is the file's, already read by the
+    planner; `first_line` is the physical line number of the first byte; the BOM and the line
+    length were settled by the planner over the whole file (`start_of_file=False`), and
+    `end_error`, when the planner found a file-level failure right after this part, is raised
+    when the bytes run out, where the single pass raised it. With `route`, a valid row is not
+    decided here: it goes to `route` with its line and cells (duplicates need the whole file).
     """
 
     def __init__(
@@ -281,8 +335,19 @@ class CsvParser:
         max_keys: int | None = None,
         spill: SpillIndex | None = None,
         resume: CsvParser | None = None,
+        header: Header | None = None,
+        first_line: int = 1,
+        start_of_file: bool = True,
+        end_error: CsvFileError | None = None,
+        route: RouteCallback | None = None,
     ) -> None:
         self._chunks = chunks
+        self._given_header = header
+        self._first_line = first_line
+        self._start_of_file = start_of_file
+        self._end_error = end_error
+        self._route = route
+        self.routed = 0
         self._on_reject = on_reject
         self._on_progress = on_progress
         self._max_keys = max_keys if spill is not None else None
@@ -301,10 +366,10 @@ class CsvParser:
             self.duplicates = resume.duplicates
             self.reasons = Counter(resume.reasons)
             self.first_line = dict(resume.first_line)
-        self.header: list[str] = []
-        self.extra_columns: list[str] = []
-        self.header_seen = False
-        self._lines_decoded = 0
+        self.header: list[str] = list(header.names) if header else []
+        self.extra_columns: list[str] = list(header.extra_columns) if header else []
+        self.header_seen = header is not None
+        self._lines_decoded = first_line - 1
 
     @property
     def total(self) -> int:
@@ -313,7 +378,8 @@ class CsvParser:
     def _lines(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         carry = ""
-        at_start = True
+        at_start = self._start_of_file
+        check_length = self._start_of_file
         for chunk in self._chunks:
             buffered = decoder.getstate()[0]
             failure: UnicodeDecodeError | None = None
@@ -333,7 +399,7 @@ class CsvParser:
             self._lines_decoded += text.count("\n")
             parts = (carry + text).split("\n")
             carry = parts.pop()
-            if len(carry) > MAX_LINE_CHARS:
+            if check_length and len(carry) > MAX_LINE_CHARS:
                 raise CsvFileError(
                     FileReason.LINE_TOO_LONG,
                     f"a line is longer than {MAX_LINE_CHARS} characters",
@@ -347,6 +413,9 @@ class CsvParser:
                     "the file is not valid UTF-8",
                     self._lines_decoded + 1,
                 ) from failure
+        if self._end_error is not None:
+            # The part ends where the planner saw the file fail: nothing of that line is read.
+            raise self._end_error
         try:
             tail = decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
@@ -369,30 +438,17 @@ class CsvParser:
             self._on_reject(line, reason, cells)
 
     def _read_header(self, cells: list[str]) -> tuple[int, int, int, int]:
-        names = [cell.strip().lower() for cell in cells]
-        self.header = names
+        self.header = [cell.strip().lower() for cell in cells]
         self.header_seen = True
-        positions: dict[str, int] = {}
-        for index, name in enumerate(names):
-            if name in REQUIRED_COLUMNS:
-                if name in positions:
-                    raise CsvFileError(
-                        FileReason.DUPLICATE_COLUMN, f"column {name!r} appears twice", 1
-                    )
-                positions[name] = index
-            else:
+        seen: set[str] = set()
+        for name in self.header:
+            if name not in REQUIRED_COLUMNS:
                 self.extra_columns.append(name)
-        missing = [name for name in REQUIRED_COLUMNS if name not in positions]
-        if missing:
-            raise CsvFileError(
-                FileReason.MISSING_COLUMN, "missing column(s): " + ", ".join(missing), 1
-            )
-        return (
-            positions["symbol"],
-            positions["price"],
-            positions["volume"],
-            positions["timestamp"],
-        )
+            elif name in seen:
+                break  # the warnings of a failed header name the extras before the repeat
+            else:
+                seen.add(name)
+        return header_of(cells).positions
 
     def __iter__(self) -> Iterator[Row]:
         resume = self._resume
@@ -423,10 +479,15 @@ class CsvParser:
         settling = repeats is not None
         pending: Iterator[int] = repeats if repeats is not None else iter(())
         next_repeat = next(pending, -1)
-        previous_line = 0
+        route = self._route
+        base = self._first_line - 1
+        previous_line = base
         records = 0
         width = 0
         i_symbol = i_price = i_volume = i_time = 0
+        if self._given_header is not None:
+            i_symbol, i_price, i_volume, i_time = self._given_header.positions
+            width = self._given_header.width
         while True:
             try:
                 cells = next(reader)
@@ -435,7 +496,7 @@ class CsvParser:
             except csv.Error as exc:
                 raise _csv_error(exc, previous_line + 1) from exc
             line = previous_line + 1
-            previous_line = reader.line_num
+            previous_line = base + reader.line_num
             if not cells:
                 continue
             if not self.header_seen:
@@ -474,6 +535,10 @@ class CsvParser:
             ok, timestamp = parse_timestamp(cells[i_time])
             if not ok:
                 reject(line, timestamp, cells)
+                continue
+            if route is not None:
+                self.routed += 1
+                route(line, symbol, timestamp, price, volume, cells)
                 continue
             if settling:
                 if line == next_repeat >> 1:

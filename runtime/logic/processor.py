@@ -13,6 +13,12 @@ is read a second time and settled from spill files under `SPILL_DIR` (`runtime.l
 24 bytes of disk per row after the index filled up, removed when the attempt ends, success or
 not).
 
+A file above `SPLIT_THRESHOLD_BYTES` is not parsed here (R23): the processor plans its parts
+(`runtime.logic.split.plan`), writes the manifests under `split/{jobId}/`, records the attempt
+that splits it on the job and starts the state machine execution named after the job. A
+repeated event for that job re-issues the same StartExecution (idempotent) and claims nothing,
+so one execution runs per job and only it may finish the job.
+
 Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
 would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
 event and, after the last retry, sends it to the failure destination.
@@ -20,6 +26,7 @@ event and, after the last retry, sends it to the failure destination.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,12 +43,14 @@ from runtime.dal.results_writer import BatchWriter
 from runtime.errors import TimeoutRiskError
 from runtime.logic.csv_rules import CsvFileError, CsvParser, FileReason
 from runtime.logic.dedup import SpillIndex, partitions_for, remove_stale
+from runtime.logic.split.plan import plan_file
 from runtime.observability import logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
     from runtime.settings import Settings
 
@@ -92,8 +101,10 @@ class Processor:
         s3: S3Client,
         dynamodb: DynamoDBClient,
         context: LambdaContext | None,
+        stepfunctions: SFNClient | None = None,
     ) -> None:
         self._settings = settings
+        self._sfn = stepfunctions
         self._s3 = s3
         self._dynamodb = dynamodb
         self._context = context
@@ -133,6 +144,10 @@ class Processor:
             return self._quarantine_other_file(job, ref.key, etag, "after the job ended")
         if job.status == JobStatus.PROCESSING and job.etag != etag:
             return self._quarantine_other_file(job, ref.key, etag, "while the first was processed")
+        if job.status == JobStatus.PROCESSING and job.split_attempt:
+            # Planned already: start (again) the one execution of that attempt.
+            self._start_execution(job_id, ref.bucket, ref.key, etag, job.split_attempt)
+            return {"jobId": job_id, "outcome": "split", "parts": job.parts_total}
 
         attempt = self._jobs.claim(job_id, etag, ref.key, utc_now())
         if attempt is None:
@@ -191,6 +206,11 @@ class Processor:
                 f"{size} bytes is over the {self._settings.max_upload_bytes}-byte limit",
             )
             return self._fail(claim, error, None)
+        if size > self._settings.split_threshold_bytes:
+            split = self._split(claim, size)
+            if split is not None:
+                return split
+            logger.info("the planner leaves this file to the single pass")
 
         ref = claim.ref
         report = ReportWriter(self._s3, ref.bucket, objects.report_key(claim.job_id))
@@ -269,6 +289,69 @@ class Processor:
         ]
         status = JobStatus.COMPLETED_WITH_ERRORS if parser.rejected else JobStatus.COMPLETED
         return self._finish(claim, status, parser, errors, report_key)
+
+    def _split(self, claim: Claim, size: int) -> dict[str, Any] | None:
+        """Plan the parts and start the execution; None when the single pass should run."""
+        chunks = self._open(claim)
+        if chunks is None:
+            return self._fail(claim, _replaced(), None)
+        plan = plan_file(
+            chunks,
+            size=size,
+            part_bytes=self._settings.part_bytes,
+            partitions=partitions_for(size, self._settings.dedup_index_max_keys),
+            on_chunk=self._check_time,
+        )
+        if plan is None:
+            return None
+        job_id = claim.job_id
+        self._objects.put_json(
+            objects.parts_manifest_key(job_id),
+            [part.to_json(etag=claim.etag, attempt=claim.attempt) for part in plan.parts],
+        )
+        self._objects.put_json(
+            objects.partitions_manifest_key(job_id),
+            plan.partition_items(etag=claim.etag, attempt=claim.attempt),
+        )
+        if not self._jobs.start_split(
+            job_id,
+            claim.etag,
+            attempt=claim.attempt,
+            parts_total=len(plan.parts),
+            fatal=plan.fatal,
+            now=utc_now(),
+        ):
+            logger.warning("a newer attempt owns the job; this one stops here")
+            return {"jobId": job_id, "outcome": "superseded"}
+        self._start_execution(job_id, claim.ref.bucket, claim.ref.key, claim.etag, claim.attempt)
+        logger.info(
+            "split", extra={"parts": len(plan.parts), "partitions": plan.partitions, "size": size}
+        )
+        return {"jobId": job_id, "outcome": "split", "parts": len(plan.parts)}
+
+    def _start_execution(self, job_id: str, bucket: str, key: str, etag: str, attempt: int) -> None:
+        if self._sfn is None:
+            raise RuntimeError("the processor was built without a Step Functions client")
+        execution_input = {
+            "jobId": job_id,
+            "bucket": bucket,
+            "key": key,
+            "etag": etag,
+            "partsKey": objects.parts_manifest_key(job_id),
+            "partitionsKey": objects.partitions_manifest_key(job_id),
+            "attempt": attempt,
+        }
+        try:
+            self._sfn.start_execution(
+                stateMachineArn=self._settings.state_machine_arn,
+                name=job_id,
+                input=json.dumps(execution_input),
+            )
+        except ClientError as exc:
+            # The job's one execution exists (a repeated event, or a retry after a crash).
+            if objects.error_code(exc) != "ExecutionAlreadyExists":
+                raise
+            logger.info("execution already started")
 
     def _open(self, claim: Claim) -> Iterator[bytes] | None:
         """The object's body as chunks, or None when it was replaced or deleted meanwhile."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from runtime.contract import FINAL_STATUSES
+from runtime.contract import FINAL_STATUSES, JobStatus
 from runtime.dal.jobs import no_rows
 from runtime.errors import BadRequestError, NotFoundError
 from runtime.logic.owner import may_read
@@ -45,6 +45,13 @@ def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
         "errors": job.errors,
         "warnings": job.warnings,
     }
+    if job.status == JobStatus.PROCESSING:
+        # R24: one part for a file the single pass reads, the planned parts for a split one.
+        body["progress"] = {
+            "partsTotal": max(1, job.parts_total),
+            "partsDone": job.parts_done,
+            "rowsProcessed": job.rows_processed,
+        }
     if report_url:
         body["reportUrl"] = report_url
     return body

@@ -99,8 +99,9 @@ def test_r26_one_rotating_key_encrypts_bucket_tables_queue_topic_and_every_log_g
     (topic,) = resources(regulated, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"] == key
     log_groups = resources(regulated, "AWS::Logs::LogGroup")
-    # 5 functions, the API access log, the VPC flow log and the web ACL's request log
-    assert len(log_groups) == 8
+    # 8 functions, the state machine's, the API access log, the VPC flow log and the web ACL's
+    # request log
+    assert len(log_groups) == 12
     assert {k: g["Properties"].get("KmsKeyId") for k, g in log_groups.items()} == {
         k: key for k in log_groups
     }
@@ -124,8 +125,14 @@ def test_r26_key_policy_admits_only_this_accounts_logs_and_this_pipelines_alarms
     (key,) = resources(regulated, "AWS::KMS::Key").values()
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     services = {s["Principal"].get("Service"): s for s in statements if "Service" in s["Principal"]}
-    # Then the only service principals are CloudWatch Logs of the region and CloudWatch
-    assert set(services) == {f"logs.{REGION}.amazonaws.com", "cloudwatch.amazonaws.com"}
+    # Then the only service principals are CloudWatch Logs of the region, CloudWatch, and the
+    # log delivery service CDK admits for the encrypted state machine's log group (decrypt only)
+    assert set(services) == {
+        f"logs.{REGION}.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        "delivery.logs.amazonaws.com",
+    }
+    assert services["delivery.logs.amazonaws.com"]["Action"] == "kms:Decrypt*"
     # And each is held to its source: log groups of this account and region...
     logs_condition = services[f"logs.{REGION}.amazonaws.com"]["Condition"]
     assert logs_condition == {
@@ -233,7 +240,7 @@ def test_r26_every_function_runs_in_the_isolated_subnets_with_the_https_only_gro
         for k, f in resources(regulated, "AWS::Lambda::Function").items()
         if f["Properties"].get("Handler", "").startswith("runtime.")
     }
-    assert len(functions) == 5
+    assert len(functions) == 8
     group = logical_id(regulated, "AWS::EC2::SecurityGroup", "FunctionSecurityGroup")
     subnets = sorted(resources(regulated, "AWS::EC2::Subnet"))
     # Then each uses the two isolated subnets and the functions' security group

@@ -16,7 +16,11 @@ HANDLERS = {
     "Results": "runtime.handlers.results.handler",
     "Processor": "runtime.handlers.processor.handler",
     "Sweeper": "runtime.handlers.sweeper.handler",
+    "ParsePart": "runtime.handlers.parse_part.handler",
+    "WritePartition": "runtime.handlers.write_partition.handler",
+    "FinishSplit": "runtime.handlers.finish_split.handler",
 }
+SPLIT_FUNCTIONS = ("ParsePart", "WritePartition", "FinishSplit")
 
 
 def _function(template: Template, name: str) -> dict[str, Any]:
@@ -45,7 +49,7 @@ def test_r12_one_function_per_handler_of_the_contract(prod: Template) -> None:
     for name, handler in HANDLERS.items():
         assert _function(prod, name)["Properties"]["Handler"] == handler
     prod.resource_properties_count_is(
-        "AWS::Lambda::Function", {"Handler": Match.string_like_regexp(r"^runtime\.")}, 5
+        "AWS::Lambda::Function", {"Handler": Match.string_like_regexp(r"^runtime\.")}, 8
     )
 
 
@@ -79,7 +83,8 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
         Env.PROCESSOR_MAX_RETRIES,
     }
     api_only = {Env.CORS_ALLOW_ORIGINS}
-    shared = set(Env) - ingest_only - api_only
+    planner_only = {Env.STATE_MACHINE_ARN, Env.SPLIT_THRESHOLD_BYTES, Env.PART_BYTES}
+    shared = set(Env) - ingest_only - api_only - planner_only
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
     # Then every function has the shared ones, each side its own, and nothing outside the
     # contract but Powertools' settings
@@ -87,7 +92,9 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
         variables = _function(prod, name)["Properties"]["Environment"]["Variables"]
         own = api_only if name in ("Upload", "Status", "Results") else ingest_only
         if name == "Processor":
-            own = own - {Env.PROCESSOR_FUNCTION_NAME}
+            own = own - {Env.PROCESSOR_FUNCTION_NAME} | planner_only
+        if name in SPLIT_FUNCTIONS:
+            own = set()
         assert set(variables) == shared | own | powertools, name
         assert variables[Env.ENVIRONMENT] == "prod"
         assert variables[Env.MAX_UPLOAD_BYTES] == "524288000"
@@ -104,7 +111,7 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
 def test_r15_processor_reserved_concurrency_is_100(prod: Template) -> None:
     # Given the processor / Then it reserves 100 concurrent executions; nothing else reserves
     assert _function(prod, "Processor")["Properties"]["ReservedConcurrentExecutions"] == 100
-    for name in ("Upload", "Status", "Results", "Sweeper"):
+    for name in ("Upload", "Status", "Results", "Sweeper", *SPLIT_FUNCTIONS):
         assert "ReservedConcurrentExecutions" not in _function(prod, name)["Properties"]
 
 
@@ -221,9 +228,10 @@ def _s3_grants(template: Template, function: str) -> set[tuple[str, str]]:
 
 
 def test_r19_processor_has_only_the_object_actions_it_uses(prod: Template) -> None:
-    # Given the processor's S3 grants / Then it reads, moves (to processed/ or quarantine/) and
-    # reports, nothing else
+    # Given the processor's S3 grants / Then it reads, moves (to processed/ or quarantine/),
+    # reports and writes a large file's manifests under split/ (R23), nothing else
     assert _s3_grants(prod, "Processor") == {
+        ("s3:PutObject", "/split/*"),
         ("s3:GetObject", "/incoming/*"),
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),

@@ -51,9 +51,23 @@ def test_r20_two_pipelines_in_one_stack_synthesize_with_distinct_names(
     ]
 
     # Then every name is distinct and says which pipeline it belongs to
-    assert len(alarms) == 28 and len(set(alarms)) == 28
+    assert len(alarms) == 36 and len(set(alarms)) == 36
     assert sorted(dashboards) == ["Shared-Quotes", "Shared-Trades"]
     assert sorted(apis) == ["Shared-Quotes-api", "Shared-Trades-api"]
+    machines = [
+        m["Properties"]["StateMachineName"]
+        for m in resources(template, "AWS::StepFunctions::StateMachine").values()
+    ]
+    assert sorted(machines) == ["Shared-Quotes-Split", "Shared-Trades-Split"]
+    split_logs = sorted(
+        g["Properties"]["LogGroupName"]
+        for g in resources(template, "AWS::Logs::LogGroup").values()
+        if "LogGroupName" in g["Properties"]
+    )
+    assert split_logs == [
+        "/aws/vendedlogs/states/Shared-Quotes-Split",
+        "/aws/vendedlogs/states/Shared-Trades-Split",
+    ]
     assert {a.split("-")[1] for a in alarms} == {"Quotes", "Trades"}
 
 

@@ -59,7 +59,19 @@ def test_prune_drops_what_the_lambda_runtime_already_ships(tmp_path: Path) -> No
     ]
 
 
-@pytest.mark.parametrize("handler", ["upload", "status", "results", "processor", "sweeper"])
+@pytest.mark.parametrize(
+    "handler",
+    [
+        "upload",
+        "status",
+        "results",
+        "processor",
+        "sweeper",
+        "parse_part",
+        "write_partition",
+        "finish_split",
+    ],
+)
 def test_every_contract_handler_module_exists(handler: str) -> None:
     # Given the handler table of docs/ARCHITECTURE.md / Then the module is in the asset source
     assert (runtime_source_dir() / "handlers" / f"{handler}.py").is_file()

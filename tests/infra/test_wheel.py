@@ -126,11 +126,14 @@ def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
     assert Path(result["package"]).is_relative_to(site)
     assert Path(result["runtime"]).is_relative_to(site)
     assert result["handlers"] == [
+        "runtime.handlers.finish_split.handler",
+        "runtime.handlers.parse_part.handler",
         "runtime.handlers.processor.handler",
         "runtime.handlers.results.handler",
         "runtime.handlers.status.handler",
         "runtime.handlers.sweeper.handler",
         "runtime.handlers.upload.handler",
+        "runtime.handlers.write_partition.handler",
     ]
     # And the hardened pipeline synthesized with its key, VPC and web ACL, NIST and PCI clean
     assert result["hardened"] == ["AWS::EC2::VPC", "AWS::KMS::Key", "AWS::WAFv2::WebACL"]

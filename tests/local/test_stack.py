@@ -77,13 +77,17 @@ def test_r12_r13_functions_get_the_template_environment_with_references_resolved
     # Given the functions read from the template
     specs = {spec.handler: spec for spec in pipeline.functions.values()}
 
-    # Then the five handlers of the contract are there, inline CDK providers are not
+    # Then the handlers of the contract are there (the split path's three too), inline CDK
+    # providers are not
     assert set(specs) == {
         handler("upload"),
         handler("status"),
         handler("results"),
         handler("processor"),
         handler("sweeper"),
+        handler("parse_part"),
+        handler("write_partition"),
+        handler("finish_split"),
     }
     # And Ref/GetAtt resolve to the local resources
     processor = specs[handler("processor")]

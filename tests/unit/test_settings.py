@@ -23,6 +23,9 @@ REQUIRED = {
     "processor_max_retries": Env.PROCESSOR_MAX_RETRIES,
     "write_concurrency": Env.WRITE_CONCURRENCY,
     "cors_allow_origins": Env.CORS_ALLOW_ORIGINS,
+    "split_threshold_bytes": Env.SPLIT_THRESHOLD_BYTES,
+    "part_bytes": Env.PART_BYTES,
+    "state_machine_arn": Env.STATE_MACHINE_ARN,
 }
 
 

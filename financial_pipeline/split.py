@@ -1,0 +1,509 @@
+"""SplitProcessing: large files in parallel on a Step Functions Distributed Map (R23, R24)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import jsii
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from financial_pipeline._defaults import (
+    DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
+    LOG_RETENTION,
+    MAX_DISTRIBUTED_MAP_CONCURRENCY,
+    METRIC_PERIOD,
+    SPLIT_EXECUTION_TIMEOUT,
+)
+from financial_pipeline._names import name_prefix
+from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
+from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance, finding_resource
+from financial_pipeline.storage import Storage
+
+__all__ = [
+    "FAIL_JOB_STATE",
+    "FINISH_SPLIT_HANDLER",
+    "FINISH_STATE",
+    "PARSE_PARTS_STATE",
+    "PARSE_PART_HANDLER",
+    "WRITE_PARTITIONS_STATE",
+    "WRITE_PARTITION_HANDLER",
+    "SplitProcessing",
+]
+
+PARSE_PART_HANDLER: Final = "runtime.handlers.parse_part.handler"
+WRITE_PARTITION_HANDLER: Final = "runtime.handlers.write_partition.handler"
+FINISH_SPLIT_HANDLER: Final = "runtime.handlers.finish_split.handler"
+# State names: the runtime and the local run code against them.
+PARSE_PARTS_STATE: Final = "ParseParts"
+WRITE_PARTITIONS_STATE: Final = "WritePartitions"
+FINISH_STATE: Final = "Finish"
+FAIL_JOB_STATE: Final = "FailJob"
+_FAILED_STATE: Final = "JobFailed"
+# A state machine name is at most 80 characters.
+_STATE_MACHINE_NAME_LENGTH: Final = 80
+# Lambda's transient errors, and the task's own failure (a crash, a timeout, a throttled
+# dependency): a part is retried as a whole, which its handler makes idempotent.
+_RETRIED_ERRORS: Final = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    sfn.Errors.TASKS_FAILED,
+)
+_STATE_MACHINE_INVOKED: Final = (
+    "Invoked synchronously by the state machine, which retries the task with backoff and "
+    "catches what still fails to end the job FAILED; a dead-letter queue would stay empty."
+)
+_MAP_BOUNDED: Final = (
+    "Invoked only by the state machine, whose Distributed Map MaxConcurrency bounds how many "
+    "run at once; reserving concurrency would take capacity from the account's functions."
+)
+
+
+@jsii.implements(sfn.IItemReader)
+class _ManifestReader(sfn.S3JsonItemReader):
+    """The ItemReader of a manifest under ``split/``.
+
+    CDK's reader grants ``s3:GetObject`` on every object of the bucket (its key is a JSONPath,
+    so CDK cannot narrow it); the manifests all live under ``split/``, which
+    `Storage.grant_read_split` grants instead, with the key's decrypt in the hardened profile.
+    """
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return []
+
+
+class SplitProcessing(Construct):
+    """Processes one large file in parallel (R23) and counts its progress (R24).
+
+    The processor plans a file above the split threshold into byte-range parts on record
+    boundaries, writes two manifests under ``split/{jobId}/`` and starts an execution named
+    after the job. The state machine (STANDARD, so that it can run for hours and be redriven):
+
+    - ``ParseParts``: a Distributed Map over the parts manifest; each part is one child
+      execution running ``parse_part``, which parses its byte range by the CSV rules and routes
+      accepted rows by key hash into partition objects under ``split/``;
+    - ``WritePartitions``: a Distributed Map over the partitions manifest; ``write_partition``
+      resolves duplicates and conflicts of one partition (first line wins) and writes the
+      results table;
+    - ``Finish``: ``finish_split`` merges the per-part reports into ``reports/{jobId}.csv``,
+      sums the counts, archives the upload and finishes the job;
+    - a map that still fails after the task retries is caught: ``FailJob`` (``finish_split``
+      with outcome ``FAILED``) fails the job with the error, then the execution fails, so it
+      can be redriven.
+
+    Each child task is retried on Lambda's transient errors and ``States.TaskFailed`` (2 s,
+    doubling, 3 attempts, full jitter). Executions log every event with their data (the states
+    carry object keys, counts and error names, never row contents) to a 7-day log group, and
+    are traced with X-Ray.
+
+    Attributes:
+        parse_part: parses one part.
+        write_partition: writes one partition.
+        finish_split: finishes (or fails) the job.
+        state_machine: the state machine; its physical name derives from this construct's
+            place in the app.
+        log_group: the state machine's log group (``/aws/vendedlogs/states/...``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        functions: FunctionOptions,
+        max_concurrency: int,
+        parse_max_concurrency: int = DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
+        timeout: Duration = SPLIT_EXECUTION_TIMEOUT,
+        encryption_key: kms.IKey | None = None,
+    ) -> None:
+        """Create the functions and the state machine.
+
+        Args:
+            storage: the bucket and tables the functions work on.
+            functions: code, environment, layers, removal policy (also of the state machine's
+                log group) and extra props of the three functions.
+            max_concurrency: partitions written at once (``WritePartitions``); see
+                `FinancialPipeline` ``split_max_concurrency`` for how its default follows
+                from the results table's write capacity. 1 to 10,000.
+            parse_max_concurrency: parts parsed at once (``ParseParts``); default 50. 1 to
+                10,000.
+            timeout: how long one execution may run; default 12 hours (a 5 GiB file at the
+                on-demand table's 4,000 writes/s takes about 8).
+            encryption_key: encrypts the state machine's definition and execution history and
+                its log group (R26); default: AWS-owned keys.
+        """
+        super().__init__(scope, construct_id)
+        for name, value in (
+            ("max_concurrency", max_concurrency),
+            ("parse_max_concurrency", parse_max_concurrency),
+        ):
+            if not 1 <= value <= MAX_DISTRIBUTED_MAP_CONCURRENCY:
+                raise ValueError(
+                    f"{name} must be between 1 and {MAX_DISTRIBUTED_MAP_CONCURRENCY} (got {value})"
+                )
+        self._encryption_key = encryption_key
+
+        self.parse_part = self._function(
+            "ParsePart", PARSE_PART_HANDLER, "Parses one byte-range part of a large file", functions
+        )
+        self.write_partition = self._function(
+            "WritePartition",
+            WRITE_PARTITION_HANDLER,
+            "Writes one partition of a large file's rows",
+            functions,
+        )
+        self.finish_split = self._function(
+            "FinishSplit",
+            FINISH_SPLIT_HANDLER,
+            "Merges the reports of a large file and finishes its job",
+            functions,
+        )
+        # parse_part: its byte range of the upload in, partition objects and its report out.
+        storage.grant_read_uploads(self.parse_part)
+        storage.grant_write_split(self.parse_part)
+        storage.grant_update_jobs(self.parse_part)
+        # write_partition: partition objects in, rows and its own summary out.
+        storage.grant_read_split(self.write_partition)
+        storage.grant_write_split(self.write_partition)
+        storage.grant_write_results(self.write_partition)
+        storage.grant_update_jobs(self.write_partition)
+        # finish_split: summaries and part reports in, the report out; archives the upload as
+        # the processor does, then deletes the job's split/ objects (listing them finds those
+        # of retried attempts that no manifest names).
+        storage.grant_read_split(self.finish_split)
+        storage.grant_delete_split(self.finish_split)
+        storage.grant_write_reports(self.finish_split)
+        storage.grant_read_uploads(self.finish_split)
+        storage.grant_archive_uploads(self.finish_split)
+        storage.grant_key_lookup(self.finish_split)
+        storage.grant_read_write_jobs(self.finish_split)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            # Step Functions delivers logs through CloudWatch vended logs; under this prefix
+            # delivery needs no entry in the account's size-limited log resource policy.
+            log_group_name=f"/aws/vendedlogs/states/{name_prefix(self, max_length=400)}",
+            retention=LOG_RETENTION,
+            encryption_key=encryption_key,
+            removal_policy=functions.removal_policy,
+        )
+        definition = self._definition(
+            storage,
+            max_concurrency=max_concurrency,
+            parse_max_concurrency=parse_max_concurrency,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            # Named, so that CDK can spell the state machine's ARN in the encryption-context
+            # condition of the role's key grant: without a name it writes an ARN ending in
+            # ":stateMachine:", which matches no state machine, and executions cannot decrypt.
+            state_machine_name=name_prefix(self, max_length=_STATE_MACHINE_NAME_LENGTH),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                # The states carry job ids, object keys, offsets, counts and error names;
+                # row contents stay in S3, so the data is safe to log and is what an
+                # operator needs to see which part failed and why.
+                include_execution_data=True,
+            ),
+            encryption_configuration=(
+                sfn.CustomerManagedEncryptionConfiguration(encryption_key)
+                if encryption_key is not None
+                else None
+            ),
+        )
+        # The ItemReader reads the manifests (see _ManifestReader).
+        storage.grant_read_split(self.state_machine)
+        self._acknowledge_role()
+
+    @property
+    def functions(self) -> dict[str, lambda_.IFunction]:
+        """The functions by role name: ``ParsePart``, ``WritePartition``, ``FinishSplit``."""
+        return {
+            "ParsePart": self.parse_part,
+            "WritePartition": self.write_partition,
+            "FinishSplit": self.finish_split,
+        }
+
+    def grant_start_job(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Start an execution for a job (``states:StartExecution`` on this state machine).
+
+        With a customer-managed key the caller also needs ``kms:GenerateDataKey`` to encrypt
+        the execution's input, granted for this state machine's encryption context only.
+        """
+        grant = self.state_machine.grant_start_execution(grantee)
+        if self._encryption_key is None:
+            return grant
+        return grant.combine(
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["kms:GenerateDataKey"],
+                resource_arns=[self._encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:states:stateMachineArn": (
+                            self.state_machine.state_machine_arn
+                        )
+                    }
+                },
+            )
+        )
+
+    # Metrics: sums over ``period`` (default 5 minutes).
+
+    def metric_executions_started(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Executions started: one per split file."""
+        return self.state_machine.metric_started(period=period, statistic="Sum")
+
+    def metric_executions_succeeded(
+        self, *, period: Duration = METRIC_PERIOD
+    ) -> cloudwatch.IMetric:
+        """Executions that finished their job (whatever the job's final status)."""
+        return self.state_machine.metric_succeeded(period=period, statistic="Sum")
+
+    def metric_executions_failed(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Executions that failed: a part or partition failed after its retries."""
+        return self.state_machine.metric_failed(period=period, statistic="Sum")
+
+    def metric_executions_timed_out(
+        self, *, period: Duration = METRIC_PERIOD
+    ) -> cloudwatch.IMetric:
+        """Executions stopped by the execution timeout."""
+        return self.state_machine.metric_timed_out(period=period, statistic="Sum")
+
+    def metric_executions_aborted(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Executions stopped by an operator (StopExecution)."""
+        return self.state_machine.metric_aborted(period=period, statistic="Sum")
+
+    def metric_executions_unsuccessful(
+        self, *, period: Duration = METRIC_PERIOD
+    ) -> cloudwatch.MathExpression:
+        """Failed plus timed-out executions: split files that did not finish."""
+        return cloudwatch.MathExpression(
+            expression="failed + timedOut",
+            using_metrics={
+                "failed": self.metric_executions_failed(period=period),
+                "timedOut": self.metric_executions_timed_out(period=period),
+            },
+            label="Split executions failed or timed out",
+            period=period,
+        )
+
+    def metric_parts_parsed(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Part parses, retries included. Distributed Map's own item metrics are published per
+        Map Run ARN, minted at run time, so no dashboard or alarm can name them in advance."""
+        return self.parse_part.metric_invocations(period=period, statistic="Sum")
+
+    def metric_part_errors(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Failed part parses (each is retried before the job fails)."""
+        return self.parse_part.metric_errors(period=period, statistic="Sum")
+
+    def metric_partitions_written(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Partition writes, retries included."""
+        return self.write_partition.metric_invocations(period=period, statistic="Sum")
+
+    def metric_partition_errors(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
+        """Failed partition writes."""
+        return self.write_partition.metric_errors(period=period, statistic="Sum")
+
+    def _function(
+        self, construct_id: str, handler: str, description: str, options: FunctionOptions
+    ) -> lambda_.Function:
+        created = PipelineFunction(
+            self, construct_id, handler=handler, description=description, options=options
+        )
+        acknowledge(
+            created.function,
+            ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
+            _STATE_MACHINE_INVOKED,
+        )
+        acknowledge(created.function, compliance("LambdaConcurrency", packs=(NIST,)), _MAP_BOUNDED)
+        return created.function
+
+    def _definition(
+        self, storage: Storage, *, max_concurrency: int, parse_max_concurrency: int
+    ) -> sfn.IChainable:
+        job = {
+            "jobId.$": "$.jobId",
+            "bucket.$": "$.bucket",
+            "key.$": "$.key",
+            "etag.$": "$.etag",
+            "attempt.$": "$.attempt",
+        }
+        fail_job = self._invoke(
+            FAIL_JOB_STATE,
+            self.finish_split,
+            payload={**job, "outcome": "FAILED", "failure.$": "$.failure"},
+            result_path=sfn.JsonPath.DISCARD,
+            retry=True,
+        ).next(
+            sfn.Fail(
+                self,
+                _FAILED_STATE,
+                error="SplitJobFailed",
+                cause="A part or partition failed after its retries; the job records why.",
+            )
+        )
+        parse_parts = self._map(
+            PARSE_PARTS_STATE,
+            storage,
+            manifest_path="$.partsKey",
+            item_selector={
+                "jobId.$": "$.jobId",
+                "bucket.$": "$.bucket",
+                "key.$": "$.key",
+                "etag.$": "$.etag",
+                "part.$": "$$.Map.Item.Value",
+            },
+            task=self._invoke("ParsePart", self.parse_part, retry=True),
+            max_concurrency=parse_max_concurrency,
+        )
+        write_partitions = self._map(
+            WRITE_PARTITIONS_STATE,
+            storage,
+            manifest_path="$.partitionsKey",
+            item_selector={
+                "jobId.$": "$.jobId",
+                "bucket.$": "$.bucket",
+                "partition.$": "$$.Map.Item.Value",
+            },
+            task=self._invoke("WritePartition", self.write_partition, retry=True),
+            max_concurrency=max_concurrency,
+        )
+        finish = self._invoke(
+            FINISH_STATE,
+            self.finish_split,
+            payload={**job, "outcome": "SUCCEEDED"},
+            retry=True,
+        )
+        for state in (parse_parts, write_partitions):
+            state.add_catch(fail_job, errors=[sfn.Errors.ALL], result_path="$.failure")
+        return parse_parts.next(write_partitions).next(finish)
+
+    def _map(
+        self,
+        state_name: str,
+        storage: Storage,
+        *,
+        manifest_path: str,
+        item_selector: dict[str, Any],
+        task: tasks.LambdaInvoke,
+        max_concurrency: int,
+    ) -> sfn.DistributedMap:
+        # One item per child execution and STANDARD children: moto's engine (the local run)
+        # has no ItemBatcher and rejects EXPRESS children of a distributed map; no tolerated
+        # failures, since any failed part fails the job.
+        state = sfn.DistributedMap(
+            self,
+            state_name,
+            item_reader=_ManifestReader(
+                bucket=storage.bucket, key=sfn.JsonPath.string_at(manifest_path)
+            ),
+            item_selector=item_selector,
+            max_concurrency=max_concurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        state.item_processor(
+            task, mode=sfn.ProcessorMode.DISTRIBUTED, execution_type=sfn.ProcessorType.STANDARD
+        )
+        return state
+
+    def _invoke(
+        self,
+        state_name: str,
+        function: lambda_.IFunction,
+        *,
+        payload: dict[str, Any] | None = None,
+        result_path: str | None = None,
+        retry: bool = False,
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            # The functions hold the role names as construct ids; the state keeps its name.
+            f"{state_name}Task",
+            state_name=state_name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload) if payload is not None else None,
+            payload_response_only=True,
+            # The retrier below covers Lambda's service errors; CDK's own would add a second.
+            retry_on_service_exceptions=not retry,
+            result_path=result_path,
+        )
+        if retry:
+            task.add_retry(
+                errors=list(_RETRIED_ERRORS),
+                interval=Duration.seconds(2),
+                backoff_rate=2,
+                max_attempts=3,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        return task
+
+    def _acknowledge_role(self) -> None:
+        role = self.state_machine.role
+        policy = identity_policy(role)
+        if policy is not None:
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5",
+                "Log delivery (CreateLogDelivery and the other vended-logs actions) and X-Ray's "
+                "PutTraceSegments support no resource-level permissions; CDK adds them for "
+                "logging ALL and tracing.",
+                applies_to="Resource::*",
+            )
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5",
+                "CDK's LambdaInvoke grant covers the function's versions and aliases too; the "
+                "tasks invoke the unqualified function only, and no other function is named.",
+                applies_to=[f"Resource::{arn_of(f)}:*" for f in self.functions.values()],
+            )
+            acknowledge(
+                policy,
+                compliance("IAMNoInlinePolicy"),
+                "CDK writes the state machine's least-privilege statements into an inline "
+                "policy of its own role; a managed policy could be attached to other roles.",
+            )
+        # CDK's Distributed Map statements (child executions) live in a policy of their own.
+        child_policy = self.state_machine.node.try_find_child("DistributedMapPolicy")
+        if isinstance(child_policy, iam.Policy):
+            document = Stack.of(self).resolve(child_policy.document.to_json())
+            acknowledge(
+                child_policy,
+                "AwsSolutions-IAM5",
+                "A Distributed Map describes, stops and redrives the child executions of this "
+                "state machine, whose ids Step Functions mints at run time; the ARN patterns "
+                "name this state machine's executions and map runs only.",
+                applies_to=[
+                    f"Resource::{finding_resource(self, resource)}"
+                    for statement in document["Statement"]
+                    for resource in _as_list(statement["Resource"])
+                    if "*" in finding_resource(self, resource)
+                ],
+            )
+            acknowledge(
+                child_policy,
+                compliance("IAMNoInlinePolicy"),
+                "CDK's Distributed Map grant on the state machine's own child executions is an "
+                "inline policy of the state machine's role.",
+            )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,23 @@
+"""Map 2 of the split path (R23): settle one partition's keys and write its winners."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime import clients
+from runtime.logic.split.steps import run_partition
+from runtime.observability import logger, metrics, tracer
+from runtime.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    metrics.set_default_dimensions(environment=settings.environment)
+    logger.append_keys(jobId=event.get("jobId"))
+    return run_partition(event, settings, clients.s3(), clients.dynamodb())

@@ -1,0 +1,81 @@
+"""The state machine's three steps as callables over settings and clients: what the handlers
+run, and what a test or a benchmark drives directly (no Lambda needed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime.dal import objects
+from runtime.dal.jobs import JobStore
+from runtime.logic.split.finish import SplitFinisher
+from runtime.logic.split.part import PartError, parse_part
+from runtime.logic.split.partition import PartitionError, write_partition
+from runtime.logic.split.plan import PartSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+    from runtime.settings import Settings
+
+
+def _store(settings: Settings, s3: S3Client, bucket: str, what: str) -> objects.ObjectStore:
+    if bucket != settings.bucket:
+        raise PartError(f"{what}: bucket {bucket!r} is not the pipeline's")
+    return objects.ObjectStore(s3, bucket)
+
+
+def run_part(
+    event: dict[str, Any], settings: Settings, s3: S3Client, dynamodb: DynamoDBClient
+) -> dict[str, Any]:
+    """Map 1 item: `{"jobId", "bucket", "key", "etag", "part"}`."""
+    item = event["part"]
+    store = _store(settings, s3, event["bucket"], f"part {item['index']}")
+    return parse_part(
+        store,
+        JobStore(dynamodb, settings.jobs_table),
+        job_id=event["jobId"],
+        key=event["key"],
+        etag=event["etag"],
+        attempt=int(item["attempt"]),
+        part=PartSpec.from_json(item),
+    )
+
+
+def run_partition(
+    event: dict[str, Any], settings: Settings, s3: S3Client, dynamodb: DynamoDBClient
+) -> dict[str, Any]:
+    """Map 2 item: `{"jobId", "bucket", "partition"}`."""
+    item = event["partition"]
+    index = int(item["index"])
+    try:
+        store = _store(settings, s3, event["bucket"], f"partition {index}")
+    except PartError as exc:
+        raise PartitionError(str(exc)) from exc
+    return write_partition(
+        store,
+        JobStore(dynamodb, settings.jobs_table),
+        dynamodb,
+        results_table=settings.results_table,
+        write_concurrency=settings.write_concurrency,
+        job_id=event["jobId"],
+        index=index,
+        etag=str(item["etag"]),
+        attempt=int(item["attempt"]),
+    )
+
+
+def run_finish(
+    event: dict[str, Any], settings: Settings, s3: S3Client, dynamodb: DynamoDBClient
+) -> dict[str, Any]:
+    """`{"jobId", "bucket", "key", "etag", "attempt", "outcome", "failure"?}`."""
+    store = _store(settings, s3, event["bucket"], "finish")
+    finisher = SplitFinisher(s3, store, JobStore(dynamodb, settings.jobs_table))
+    return finisher.finish(
+        job_id=event["jobId"],
+        key=event["key"],
+        etag=event["etag"],
+        attempt=int(event["attempt"]),
+        outcome=str(event.get("outcome", "")),
+        failure=event.get("failure"),
+    )
