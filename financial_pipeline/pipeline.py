@@ -374,6 +374,10 @@ class FinancialPipeline(Construct):
         processor.add_environment(Env.STATE_MACHINE_ARN, self.split.state_machine.state_machine_arn)
         processor.add_environment(Env.SPLIT_THRESHOLD_BYTES, str(split_threshold_bytes))
         processor.add_environment(Env.PART_BYTES, str(part_bytes))
+        # A split job stays PROCESSING while its execution runs: the sweeper waits that long.
+        self.ingest.sweeper.add_environment(
+            Env.SPLIT_TIMEOUT_SECONDS, str(int(self.split.timeout.to_seconds()))
+        )
         self.api = Api(
             self,
             "Api",

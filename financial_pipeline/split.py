@@ -203,6 +203,7 @@ class SplitProcessing(Construct):
             max_concurrency=max_concurrency,
             parse_max_concurrency=parse_max_concurrency,
         )
+        self.timeout = timeout
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -93,6 +93,10 @@ class Settings:
         return self._int(Env.PROCESSOR_MAX_RETRIES, minimum=0)
 
     @functools.cached_property
+    def split_timeout_seconds(self) -> int:
+        return self._int(Env.SPLIT_TIMEOUT_SECONDS, minimum=1)
+
+    @functools.cached_property
     def write_concurrency(self) -> int:
         return self._int(Env.WRITE_CONCURRENCY, minimum=1)
 

@@ -10,6 +10,11 @@
     is re-driven again, once per `PROCESSOR_TIMEOUT_SECONDS x (PROCESSOR_MAX_RETRIES + 1)`, up
     to `MAX_UPLOAD_REDRIVES` times; after that it becomes FAILED (`UPLOAD_NOT_PROCESSED`) and
     its file moves to quarantine, which the job names in a `FILE_QUARANTINED` warning.
+- PROCESSING of a split file (its state machine execution runs the job, `splitAttempt` set): left
+  alone while the execution may still run (`SPLIT_TIMEOUT_SECONDS` plus Lambda's window for the
+  finalizer); past that the execution has ended without finishing the job, so a re-drive would
+  only find it already started: the job becomes FAILED (`PROCESSING_STUCK`) and its file is
+  archived.
 - PROCESSING not updated for `PROCESSOR_TIMEOUT_SECONDS x (PROCESSOR_MAX_RETRIES + 1)`: Lambda
   has given up on it. The first time it is re-driven, the second time it becomes FAILED with the
   reason (`PROCESSING_STUCK`) and its file is archived to `processed/`.
@@ -121,6 +126,9 @@ class Sweeper:
             job = self._jobs.get(candidate.job_id)
             if job is None or job.status != JobStatus.PROCESSING or job.updated_at >= cutoff:
                 continue
+            if job.split_attempt:
+                self._settle_split(job, now)
+                continue
             if not job.redriven and job.etag and job.object_key:
                 if self._jobs.mark_redriven(job.job_id, job.updated_at, now):
                     self._redrive(job, job.object_key, job.etag)
@@ -133,6 +141,20 @@ class Sweeper:
                 self.summary["failed"] += 1
                 logger.warning("stuck job failed", extra={"jobId": job.job_id})
                 self._archive(job)
+
+    def _settle_split(self, job: Job, now: datetime) -> None:
+        """A split job is finished by its execution; only one that outlived it is failed."""
+        window = timedelta(seconds=self._settings.split_timeout_seconds) + self._attempts_window
+        if job.updated_at >= iso(now - window):
+            return
+        message = (
+            f"the split execution of attempt {job.split_attempt} ended without finishing the job "
+            f"({job.parts_done} of {job.parts_total} part(s) parsed)"
+        )
+        if self._jobs.fail_stuck(job.job_id, job.updated_at, "PROCESSING_STUCK", message, now):
+            self.summary["failed"] += 1
+            logger.warning("split job outlived its execution", extra={"jobId": job.job_id})
+            self._archive(job)
 
     def _archive(self, job: Job) -> None:
         """Move the file of a job failed as stuck out of incoming/, as the processor does."""

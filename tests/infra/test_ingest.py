@@ -82,9 +82,10 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
         Env.PROCESSOR_TIMEOUT_SECONDS,
         Env.PROCESSOR_MAX_RETRIES,
     }
+    sweeper_only = {Env.SPLIT_TIMEOUT_SECONDS}
     api_only = {Env.CORS_ALLOW_ORIGINS}
     planner_only = {Env.STATE_MACHINE_ARN, Env.SPLIT_THRESHOLD_BYTES, Env.PART_BYTES}
-    shared = set(Env) - ingest_only - api_only - planner_only
+    shared = set(Env) - ingest_only - api_only - planner_only - sweeper_only
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
     # Then every function has the shared ones, each side its own, and nothing outside the
     # contract but Powertools' settings
@@ -93,6 +94,8 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
         own = api_only if name in ("Upload", "Status", "Results") else ingest_only
         if name == "Processor":
             own = own - {Env.PROCESSOR_FUNCTION_NAME} | planner_only
+        if name == "Sweeper":
+            own = own | sweeper_only
         if name in SPLIT_FUNCTIONS:
             own = set()
         assert set(variables) == shared | own | powertools, name

@@ -213,3 +213,37 @@ def test_recent_processing_and_final_jobs_are_left_alone(pipeline, invocations, 
     assert pipeline.status(job_id)["status"] == "PROCESSING"
     assert pipeline.status(done) == before
     assert invocations == []
+
+
+def test_fails_split_job_is_left_to_its_execution_then_failed_once_it_outlived_it(
+    pipeline, invocations
+):
+    # Given a split job: claimed, its execution started, and quiet for 20 minutes
+    job_id = _old_job(pipeline, 60)
+    key = upload_key(job_id)
+    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    store = _store(pipeline)
+    then = utc_now() - timedelta(minutes=20)
+    assert store.claim(job_id, etag, key, then) == 1
+    assert store.start_split(job_id, etag, attempt=1, parts_total=3, fatal=None, now=then)
+
+    def redrives_of_this_job() -> list[dict]:
+        return [sent for sent in invocations if created_objects(sent["payload"])[0].key == key]
+
+    # When the sweeper runs past the processor's retry window
+    sweeper.handler({}, context())
+    # Then the job is left to its execution, which may run for hours: no re-drive, no failure
+    assert redrives_of_this_job() == []
+    assert pipeline.status(job_id)["status"] == "PROCESSING"
+    # When it runs past the execution's timeout plus the finalizer's retries
+    later = utc_now() + timedelta(seconds=get_settings().split_timeout_seconds)
+    _sweep_at(pipeline, later)
+    # Then the job failed with the reason, was not re-driven, and its file was archived
+    status = pipeline.status(job_id)
+    assert status["status"] == "FAILED"
+    assert status["errors"][-1]["code"] == "PROCESSING_STUCK"
+    assert "split execution" in status["errors"][-1]["message"]
+    assert redrives_of_this_job() == []
+    assert pipeline.exists(processed_key(job_id))
+    assert not pipeline.exists(key)

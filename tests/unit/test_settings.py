@@ -26,6 +26,7 @@ REQUIRED = {
     "split_threshold_bytes": Env.SPLIT_THRESHOLD_BYTES,
     "part_bytes": Env.PART_BYTES,
     "state_machine_arn": Env.STATE_MACHINE_ARN,
+    "split_timeout_seconds": Env.SPLIT_TIMEOUT_SECONDS,
 }
 
 
