@@ -27,6 +27,18 @@ def no_rows() -> dict[str, int]:
     return dict.fromkeys(ROW_COUNTS, 0)
 
 
+def earlier_attempts(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The warnings that keep a job's failed earlier attempts visible once it has finished."""
+    return [
+        {
+            "code": "EARLIER_ATTEMPT_FAILED",
+            "message": f"attempt {entry['attempt']}: {entry.get('code', '')}",
+        }
+        for entry in errors
+        if "attempt" in entry
+    ]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from runtime.contract import ROW_COUNTS, JobStatus
 from runtime.dal import objects
-from runtime.dal.jobs import Job, JobStore, no_rows, utc_now
+from runtime.dal.jobs import Job, JobStore, earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
 from runtime.dal.results_writer import BatchWriter
 from runtime.errors import TimeoutRiskError
@@ -65,18 +65,6 @@ class Claim:
     attempt: int
     started: float
     warnings: list[dict[str, Any]]
-
-
-def _earlier(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Failed earlier attempts stay visible on the finished job, as warnings."""
-    return [
-        {
-            "code": "EARLIER_ATTEMPT_FAILED",
-            "message": f"attempt {entry['attempt']}: {entry.get('code', '')}",
-        }
-        for entry in errors
-        if "attempt" in entry
-    ]
 
 
 def _extra_columns(parser: CsvParser) -> list[dict[str, Any]]:
@@ -153,7 +141,7 @@ class Processor:
         if attempt is None:
             logger.info("job taken by another object or finished meanwhile")
             return {"jobId": job_id, "outcome": "not-claimed"}
-        claim = Claim(job_id, ref, etag, attempt, time.monotonic(), _earlier(job.errors))
+        claim = Claim(job_id, ref, etag, attempt, time.monotonic(), earlier_attempts(job.errors))
         try:
             return self._run(claim, head.size)
         except Exception as exc:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.contract import JobStatus
 from runtime.dal import objects
-from runtime.dal.jobs import no_rows, utc_now
+from runtime.dal.jobs import earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
 from runtime.logic.csv_rules import Reason
 from runtime.logic.split.plan import PartSpec
@@ -48,18 +48,6 @@ _ITEM = re.compile(r"\b(part|partition) (\d+)\b")
 
 class IncompleteSplitError(Exception):
     """A step's summary is missing: the execution cannot have succeeded."""
-
-
-def _earlier(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # As the processor's: failed attempts stay visible on the finished job, as warnings.
-    return [
-        {
-            "code": "EARLIER_ATTEMPT_FAILED",
-            "message": f"attempt {entry['attempt']}: {entry.get('code', '')}",
-        }
-        for entry in errors
-        if "attempt" in entry
-    ]
 
 
 def failed_item(failure: dict[str, Any] | None) -> tuple[str, str]:
@@ -117,7 +105,7 @@ class SplitFinisher:
         self, job: Job, attempt: int, failure: dict[str, Any] | None
     ) -> dict[str, Any]:
         what, message = failed_item(failure)
-        warnings = _earlier(job.errors)
+        warnings = earlier_attempts(job.errors)
         if what.startswith("partition"):
             warnings.append(
                 {
@@ -197,7 +185,7 @@ class SplitFinisher:
             if extra
             else []
         )
-        warnings = _earlier(job.errors)
+        warnings = earlier_attempts(job.errors)
         report_key: str | None = None
         if fatal is not None:
             if accepted:
