@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from runtime import clients
 from runtime.logic.split.steps import run_partition
 from runtime.observability import logger, metrics, tracer
@@ -20,4 +22,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     metrics.set_default_dimensions(environment=settings.environment)
     logger.append_keys(jobId=event.get("jobId"))
-    return run_partition(event, settings, clients.s3(), clients.dynamodb())
+    result = run_partition(event, settings, clients.s3(), clients.dynamodb())
+    # Winners of the partition stored in the results table.
+    metrics.add_metric(
+        name="RowsWritten", unit=MetricUnit.Count, value=int(result.get("accepted", 0))
+    )
+    return result
