@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
@@ -227,7 +227,7 @@ class FinancialPipeline(Construct):
                 days. Default: on in the hardened profile, else off.
         """
         super().__init__(scope, construct_id)
-        self.profile = _profile(profile)
+        self.profile = _choice(Profile, profile, "profile")
         hardened = self.profile == Profile.HARDENED
         use_key = _hardening(
             "customer_managed_key",
@@ -249,7 +249,7 @@ class FinancialPipeline(Construct):
             raise ValueError("vpc_endpoints=False needs run_in_vpc or existing_vpc (got neither)")
         if existing_web_acl_arn is not None:
             validate_web_acl_arn(existing_web_acl_arn)
-        mode = _authorization_mode(authorization)
+        mode = _choice(AuthorizationMode, authorization, "authorization")
         _validate(
             environment_name=environment_name,
             mode=mode,
@@ -432,12 +432,16 @@ def _validate_split(*, split_threshold_bytes: int, part_bytes: int) -> None:
         )
 
 
-def _profile(value: Profile | str) -> Profile:
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _choice(kind: type[_E], value: _E | str, what: str) -> _E:
+    """``value`` as a member of ``kind``; a ValueError that lists the allowed values if not."""
     try:
-        return Profile(value)
+        return kind(value)
     except ValueError:
-        allowed = ", ".join(repr(p.value) for p in Profile)
-        raise ValueError(f"profile must be one of {allowed} (got {value!r})") from None
+        allowed = ", ".join(repr(member.value) for member in kind)
+        raise ValueError(f"{what} must be one of {allowed} (got {value!r})") from None
 
 
 def _hardening(
@@ -455,14 +459,6 @@ def _hardening(
     if value is False and hardened:
         raise ValueError(f"profile 'hardened' needs {name} (got {name}=False)")
     return value if value is not None else hardened or resource is not None
-
-
-def _authorization_mode(value: AuthorizationMode | str) -> AuthorizationMode:
-    try:
-        return AuthorizationMode(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in AuthorizationMode)
-        raise ValueError(f"authorization must be one of {allowed} (got {value!r})") from None
 
 
 def _validate(
