@@ -23,7 +23,7 @@ help:
 	@echo "make fmt           - ruff format and autofix"
 	@echo "make synth         - synthesize every environment stack into cdk.out/"
 	@echo "make openapi       - regenerate docs/openapi.json"
-	@echo "make bench         - the benchmark suite (BENCH_ARGS=--full or --quick)"
+	@echo "make bench         - the benchmark suite (BENCH_ARGS=--full, --quick, --split-only, --e2e-only)"
 	@echo "make bench-file    - the processor on one CSV: make bench-file FILE=path.csv"
 	@echo "make clean         - remove build and cache directories"
 
@@ -67,8 +67,10 @@ test-local: install
 synth: install
 	$(CDK) synth --quiet
 
-# BENCH_ARGS=--full adds the 1M-row and 1 GB cases; --quick is a smoke run; --e2e-only runs only
-# the local stack end to end (100k rows, 10k read back, 30 concurrent jobs, start time).
+# BENCH_ARGS=--full adds the 1M-row and 1 GB cases and 5M-row large files; --quick is a smoke
+# run; --e2e-only runs only the local stack end to end (100k rows, 10k read back, 30 concurrent
+# jobs, start time); --split-only runs only the large files, single pass against the split path
+# with 1, 2, 4 and 8 parts, and draws the charts in docs/bench/.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

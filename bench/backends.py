@@ -117,6 +117,8 @@ def client_env(s3: str, dynamodb: str) -> dict[str, str]:
     env.update(
         AWS_ENDPOINT_URL_S3=s3,
         AWS_ENDPOINT_URL_DYNAMODB=dynamodb,
+        # The job events (R27) go to moto's EventBridge, which S3's endpoint always is.
+        AWS_ENDPOINT_URL_EVENTBRIDGE=s3,
         AWS_ACCESS_KEY_ID=env.get("AWS_ACCESS_KEY_ID", "bench"),
         AWS_SECRET_ACCESS_KEY=env.get("AWS_SECRET_ACCESS_KEY", "bench"),
         AWS_DEFAULT_REGION=env.get("AWS_DEFAULT_REGION", REGION),

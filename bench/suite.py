@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, generate
+from bench import charts, e2e, generate, split
 from bench.backends import backend, client_env, moto_server
 from bench.runner import processor_env
 
@@ -35,6 +35,8 @@ RESULTS = ROOT / "bench" / "results"
 DATA = RESULTS / "data"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+SPLIT_MARKERS = ("<!-- bench:split:begin -->", "<!-- bench:split:end -->")
+CHARTS = ROOT / "docs" / "bench"
 HANDLERS = ("upload", "status", "results", "processor", "sweeper")
 SYMBOLS = 50
 BAD_SHARE = 0.01
@@ -57,18 +59,20 @@ def _human(rows: int) -> str:
     return f"{rows // 1000}k" if rows >= 1000 else str(rows)
 
 
-def data_file(rows: int | None = None, size_mb: int | None = None) -> tuple[Path, int]:
+def data_file(
+    rows: int | None = None, size_mb: int | None = None, symbols: int = SYMBOLS
+) -> tuple[Path, int]:
     """A cached generated file and its data-row count."""
     name = f"rows-{rows}" if rows else f"size-{size_mb}mb"
     bad = BAD_SHARE if rows else 0.0
-    path = DATA / f"{name}-s{SYMBOLS}-b{bad}.csv"
+    path = DATA / f"{name}-s{symbols}-b{bad}.csv"
     meta = path.with_suffix(".json")
     if not (path.exists() and meta.exists()):
         stats = generate.generate(
             path,
             rows=rows,
             size_bytes=size_mb * 1_000_000 if size_mb else None,
-            symbols=SYMBOLS,
+            symbols=symbols,
             bad_share=bad,
         )
         meta.write_text(json.dumps({"rows": stats.rows, "good": stats.good, "bytes": stats.bytes}))
@@ -278,6 +282,39 @@ def throughput_cases(full: bool, quick: bool) -> list[Case]:
     return cases
 
 
+def split_section(args: argparse.Namespace, log: Path) -> dict[str, Any]:
+    """Single pass against the split path (``bench.split``), and its two charts."""
+    files = []
+    cases = split.plan_cases(full=args.full, quick=args.quick)
+    if args.split_files:
+        cases = [split.parse_case(text) for text in args.split_files.split(",")]
+    for rows, symbols in cases:
+        path, count = data_file(rows=rows, symbols=symbols)
+        files.append((path, count, symbols))
+    parts = (1, 2) if args.quick else split.PARTS
+    if args.split_parts:
+        parts = tuple(int(n) for n in args.split_parts.split(","))
+    runs = split.run_section(files, parts=parts, log=log)
+    return {"runs": runs, "charts": draw_charts(runs)}
+
+
+def draw_charts(runs: list[dict[str, Any]]) -> list[str]:
+    """The PNGs beside BENCHMARKS.md, as paths relative to it. The suite's single-pass memory
+    runs of the last full report, when there is one, add points to the memory chart."""
+    memory: list[dict[str, Any]] = []
+    latest = RESULTS / "latest.json"
+    if latest.exists():
+        for row in json.loads(latest.read_text()).get("memory", []):
+            size = re.match(r"(\d+) MB", str(row.get("file", "")))
+            if size and "max_rss_mb" in row:
+                memory.append({"bytes": int(size.group(1)) * 1_000_000, **row})
+    made = [
+        charts.rows_per_second_chart(runs, CHARTS / "split-rows-per-second.png"),
+        charts.memory_chart(runs, CHARTS / "peak-memory.png", memory),
+    ]
+    return [str(path.relative_to(ROOT)) for path in made]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "logs" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
@@ -324,6 +361,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             target = RESULTS / "profile-processor-sink10.txt"
             run_case(Case("100k", "processor", "sink", 10.0, path, count), log, target)
             report["profile"] = str(target.relative_to(ROOT))
+    with _step("large files: single pass against the split path"):
+        report["split"] = split_section(args, log)
     with _step("import time"):
         report["import_ms"] = import_times()
     with _step("end to end"):
@@ -583,11 +622,12 @@ def _fmt_ratio(value: float | None, unit: str) -> str:
     return f"{value:.1f}x" if unit == "x" else f"{value * 100:.0f}%"
 
 
-def update_benchmarks(table: str) -> None:
-    block = f"{BEGIN}\n{table}{END}"
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+def update_benchmarks(table: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
+    begin, end = markers
+    block = f"{begin}\n{table}{end}"
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text += "\n" + block + "\n"
     BENCHMARKS.write_text(text)
@@ -608,7 +648,39 @@ def main(argv: list[str] | None = None, *, write: Callable[[str], None] | None =
         "writes bench/results/e2e.json, "
         "prints its table, leaves BENCHMARKS.md alone",
     )
+    parser.add_argument(
+        "--split-only",
+        action="store_true",
+        help="only the large-file cases (single pass against the split path with 1, 2, 4 and 8 "
+        "parts, 1M rows; --full adds 5M): writes bench/results/split.json, the charts and the "
+        "split section of BENCHMARKS.md",
+    )
+    parser.add_argument(
+        "--split-files",
+        metavar="ROWSxSYMBOLS,...",
+        help="the large files instead of the default ones, e.g. 5000000x50,1000000x1",
+    )
+    parser.add_argument(
+        "--split-parts", metavar="N,...", help="the part counts instead of 1,2,4,8, e.g. 2,8"
+    )
+    parser.add_argument(
+        "--split-json",
+        default="split.json",
+        help="the file under bench/results/ that --split-only writes (default split.json)",
+    )
     args = parser.parse_args(argv)
+    if args.split_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        log = RESULTS / "logs" / f"split-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+        with _step("large files: single pass against the split path"):
+            section = split_section(args, log)
+        section["machine"] = machine()
+        (RESULTS / args.split_json).write_text(json.dumps(section, indent=2) + "\n")
+        table = split.render(section["runs"], section["charts"])
+        (write or print)(table)
+        if not args.no_write:
+            update_benchmarks(table, SPLIT_MARKERS)
+        return 0
     if args.e2e_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
         with _step("end to end"):
@@ -619,7 +691,9 @@ def main(argv: list[str] | None = None, *, write: Callable[[str], None] | None =
     report = run(args)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     table = render(report)
-    (write or print)(table)
+    split_table = split.render(report["split"]["runs"], report["split"]["charts"])
+    (write or print)(table + "\n" + split_table)
     if not args.no_write:
         update_benchmarks(table)
+        update_benchmarks(split_table, SPLIT_MARKERS)
     return 0

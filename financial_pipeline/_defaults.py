@@ -45,6 +45,10 @@ METRIC_PERIOD: Final = Duration.minutes(5)
 THROTTLE_RATE_LIMIT: Final = 1000  # R6
 THROTTLE_BURST_LIMIT: Final = 2000  # R6
 ERROR_RATE_THRESHOLD_PERCENT: Final = 1.0  # R17
+# The functions' custom metrics (Powertools): this namespace, and the dimensions Powertools
+# adds to every metric, ``service`` (this name) and ``environment`` (set by the handlers).
+METRICS_NAMESPACE: Final = "FinancialPipeline"
+METRICS_SERVICE: Final = "financial-pipeline"
 MIN_INVOCATIONS_FOR_ERROR_RATE: Final = 20
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Hardened profile (R26). A noncurrent version (an overwritten or deleted object) stays this

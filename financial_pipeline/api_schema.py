@@ -18,12 +18,15 @@ __all__ = [
     "ERROR_RESPONSE",
     "MODELS",
     "RESULTS_RESPONSE",
+    "SHA256_PATTERN",
     "STATUS_RESPONSE",
     "UPLOAD_REQUEST",
     "UPLOAD_RESPONSE",
 ]
 
 DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
+SHA256_PATTERN: Final = "^[0-9a-fA-F]{64}$"
+"""A SHA-256 digest as 64 hex digits, either case (R28); the job stores it lowercase."""
 
 UPLOAD_REQUEST: Final[dict[str, Any]] = {
     "$schema": DRAFT4,
@@ -34,6 +37,22 @@ UPLOAD_REQUEST: Final[dict[str, Any]] = {
         "fileName": {"type": "string", "minLength": 1, "maxLength": 255},
         "fileType": {"type": "string", "enum": ["csv"]},
         "contentLength": {"type": "integer", "minimum": 1},
+        "sha256": {
+            "type": "string",
+            # The lengths too: Python's `$` (the local gateway's validator) also matches
+            # before a final newline, ECMA's (API Gateway's) does not.
+            "minLength": 64,
+            "maxLength": 64,
+            "pattern": SHA256_PATTERN,
+            "description": "SHA-256 of the file, hex: a file whose digest differs fails the "
+            "job CHECKSUM_MISMATCH before any row is stored (R28)",
+        },
+        "expectedRows": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "data rows of the file (the header and blank lines not counted): "
+            "a different count is reported as CONTROL_TOTAL_MISMATCH (R28)",
+        },
     },
     "required": ["fileName", "fileType"],
     "additionalProperties": False,
@@ -79,6 +98,19 @@ STATUS_RESPONSE: Final[dict[str, Any]] = {
         "rows": _ROW_COUNTS,
         "errors": {"type": "array", "items": {}},
         "reportUrl": {"type": "string"},
+        "sha256": {
+            "type": "string",
+            "description": "SHA-256 of the file the pipeline read, lowercase hex (R28)",
+        },
+        "expectedSha256": {
+            "type": "string",
+            "description": "the sha256 POST /upload declared, lowercase",
+        },
+        "expectedRows": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "the data-row count POST /upload declared",
+        },
     },
     "required": ["jobId", "status", "fileName", "createdAt", "updatedAt", "rows", "errors"],
 }

@@ -16,9 +16,14 @@ from financial_pipeline._runtime import runtime_source_dir
 if TYPE_CHECKING:
     from runtime.contract import (
         CORRELATION_HEADER,
+        EVENT_PENDING_ATTRIBUTE,
+        EVENT_SOURCE,
         FINAL_STATUSES,
         INCOMING_PREFIX,
+        JOBS_EVENT_INDEX,
         JOBS_STATUS_INDEX,
+        METRIC_EVENTS_FAILED,
+        METRIC_EVENTS_PUBLISHED,
         PROCESSED_PREFIX,
         QUARANTINE_PREFIX,
         REPORTS_PREFIX,
@@ -26,7 +31,9 @@ if TYPE_CHECKING:
         ROW_COUNTS,
         SPLIT_PREFIX,
         Env,
+        JobEventType,
         JobStatus,
+        event_type_for,
     )
 else:
     _NAME = "financial_pipeline._shipped_contract"
@@ -39,9 +46,14 @@ else:
         _spec.loader.exec_module(_module)
     _shipped = sys.modules[_NAME]
     CORRELATION_HEADER = _shipped.CORRELATION_HEADER
+    EVENT_PENDING_ATTRIBUTE = _shipped.EVENT_PENDING_ATTRIBUTE
+    EVENT_SOURCE = _shipped.EVENT_SOURCE
     FINAL_STATUSES = _shipped.FINAL_STATUSES
     INCOMING_PREFIX = _shipped.INCOMING_PREFIX
+    JOBS_EVENT_INDEX = _shipped.JOBS_EVENT_INDEX
     JOBS_STATUS_INDEX = _shipped.JOBS_STATUS_INDEX
+    METRIC_EVENTS_FAILED = _shipped.METRIC_EVENTS_FAILED
+    METRIC_EVENTS_PUBLISHED = _shipped.METRIC_EVENTS_PUBLISHED
     PROCESSED_PREFIX = _shipped.PROCESSED_PREFIX
     QUARANTINE_PREFIX = _shipped.QUARANTINE_PREFIX
     REPORTS_PREFIX = _shipped.REPORTS_PREFIX
@@ -49,13 +61,20 @@ else:
     ROW_COUNTS = _shipped.ROW_COUNTS
     SPLIT_PREFIX = _shipped.SPLIT_PREFIX
     Env = _shipped.Env
+    JobEventType = _shipped.JobEventType
     JobStatus = _shipped.JobStatus
+    event_type_for = _shipped.event_type_for
 
 __all__ = [
     "CORRELATION_HEADER",
+    "EVENT_PENDING_ATTRIBUTE",
+    "EVENT_SOURCE",
     "FINAL_STATUSES",
     "INCOMING_PREFIX",
+    "JOBS_EVENT_INDEX",
     "JOBS_STATUS_INDEX",
+    "METRIC_EVENTS_FAILED",
+    "METRIC_EVENTS_PUBLISHED",
     "PROCESSED_PREFIX",
     "QUARANTINE_PREFIX",
     "REPORTS_PREFIX",
@@ -63,5 +82,7 @@ __all__ = [
     "ROW_COUNTS",
     "SPLIT_PREFIX",
     "Env",
+    "JobEventType",
     "JobStatus",
+    "event_type_for",
 ]

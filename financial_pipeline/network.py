@@ -20,6 +20,10 @@ INTERFACE_ENDPOINTS: Final = {
     "Lambda": ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
     # The X-Ray SDK's segments, for active tracing (R7).
     "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
+    # The processor, finish_split and the sweeper publish job events (R27).
+    "Events": ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+    # The processor starts the execution of a split file (R23).
+    "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
 }
 """The interface endpoints, by construct id: only the services the Lambda code calls besides
 S3 and DynamoDB (gateway endpoints, free). Each costs an hourly fee per availability zone."""

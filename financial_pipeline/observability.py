@@ -16,19 +16,26 @@ from constructs import Construct
 from financial_pipeline._defaults import (
     ERROR_RATE_THRESHOLD_PERCENT,
     METRIC_PERIOD,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
     MIN_INVOCATIONS_FOR_ERROR_RATE,
 )
 from financial_pipeline._names import MAX_PREFIX_LENGTH
 from financial_pipeline._names import name_prefix as derived_name_prefix
 from financial_pipeline.api import Api
-from financial_pipeline.contract import JOBS_STATUS_INDEX
+from financial_pipeline.contract import (
+    JOBS_EVENT_INDEX,
+    JOBS_STATUS_INDEX,
+    METRIC_EVENTS_FAILED,
+    METRIC_EVENTS_PUBLISHED,
+)
 from financial_pipeline.encryption import allow_alarms
 from financial_pipeline.ingest import Ingest
 from financial_pipeline.nag import acknowledge
 from financial_pipeline.split import SplitProcessing
 from financial_pipeline.storage import Storage
 
-__all__ = ["PROCESSING_SLO", "Observability", "error_rate"]
+__all__ = ["PROCESSING_SLO", "Observability", "error_rate", "pipeline_metric"]
 
 _PERIOD: Final = METRIC_PERIOD
 PROCESSING_SLO: Final = Duration.seconds(30)
@@ -57,8 +64,28 @@ def error_rate(
     )
 
 
+def pipeline_metric(
+    name: str, *, environment_name: str, period: Duration = METRIC_PERIOD
+) -> cloudwatch.Metric:
+    """A custom metric of the pipeline's functions, summed over ``period``.
+
+    The functions record them with Powertools: namespace ``FinancialPipeline`` (their
+    ``POWERTOOLS_METRICS_NAMESPACE``), dimensions ``service`` (``POWERTOOLS_SERVICE_NAME``,
+    which Powertools adds to every metric) and ``environment`` (the handlers' default
+    dimension). A metric is the set of all its dimensions, so both must be named to read it.
+    """
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": METRICS_SERVICE, "environment": environment_name},
+        period=period,
+        statistic="Sum",
+    )
+
+
 class Observability(Construct):
-    """Alarms and a dashboard over the other sub-constructs' metrics (R17, R18).
+    """Alarms and a dashboard over the other sub-constructs' metrics (R17, R18) and the
+    functions' job-event metrics (R27).
 
     Attributes:
         topic: the alarm topic (KMS-encrypted; CloudWatch may use the key).
@@ -83,6 +110,7 @@ class Observability(Construct):
         error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT,
         min_invocations: int = MIN_INVOCATIONS_FOR_ERROR_RATE,
         encryption_key: kms.IKey | None = None,
+        environment_name: str = "dev",
     ) -> None:
         """Create the alarms, their topic and the dashboard.
 
@@ -100,6 +128,8 @@ class Observability(Construct):
             encryption_key: the key to encrypt the topic with (the hardened profile's one
                 key, R26); its policy gets the statement that lets this pipeline's alarms use
                 it (an imported key's owner adds it). Default: a new key for the topic.
+            environment_name: the ``environment`` dimension of the functions' custom metrics
+                (the pipeline's ``environment_name``); default ``dev``.
         """
         super().__init__(scope, construct_id)
         if not 0 < error_rate_threshold_percent <= 100:
@@ -214,6 +244,14 @@ class Observability(Construct):
                 storage.metric_jobs_index_write_throttles(),
                 f"JobsTable index {JOBS_STATUS_INDEX}: write requests throttled (R18)",
             ),
+            "JobsEventIndexReadThrottles": (
+                storage.metric_jobs_index_read_throttles(index=JOBS_EVENT_INDEX),
+                f"JobsTable index {JOBS_EVENT_INDEX}: read requests throttled (R18)",
+            ),
+            "JobsEventIndexWriteThrottles": (
+                storage.metric_jobs_index_write_throttles(index=JOBS_EVENT_INDEX),
+                f"JobsTable index {JOBS_EVENT_INDEX}: write requests throttled (R18)",
+            ),
         }
         for name, (metric, description) in throttles.items():
             alarm(name, metric, 0, description)
@@ -235,6 +273,21 @@ class Observability(Construct):
                 "Large files: a state machine execution failed or timed out (R23); its job is "
                 "FAILED and the execution can be redriven",
             )
+
+        # R27: an event EventBridge refused or that could not be sent. The invocation fails
+        # and its retry (or the sweeper) publishes it, so this pages on a bus or grant that
+        # keeps refusing, which the retries cannot fix.
+        events_published = pipeline_metric(
+            METRIC_EVENTS_PUBLISHED, environment_name=environment_name
+        )
+        events_failed = pipeline_metric(METRIC_EVENTS_FAILED, environment_name=environment_name)
+        alarm(
+            "JobEventsFailed",
+            events_failed,
+            0,
+            "Job events: at least one publish to EventBridge failed (R27); it is retried, "
+            "consumers hear of the job late until it succeeds",
+        )
 
         # R21: a file is processed within 30 s. Duration is the processing time of one file;
         # two slow periods out of three page, one slow outlier does not. A split file's
@@ -301,6 +354,16 @@ class Observability(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="DynamoDB throttled requests", left=throttle_metrics, width=12
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Job events (R27)",
+                left=[
+                    events_published.with_(label="Job events published"),
+                    events_failed.with_(label="Job events failed"),
+                ],
+                width=12,
             ),
         )
         if split is not None:

@@ -11,6 +11,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -27,6 +28,8 @@ from financial_pipeline._defaults import (
     LOG_LEVELS,
     MAX_PRESIGNED_POST_BYTES,
     MAX_UPLOAD_URL_TTL_DAYS,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
     MIN_PART_BYTES,
     ON_DEMAND_INITIAL_WRITES_PER_SECOND,
     PARTITION_WRITER_WRITES_PER_SECOND,
@@ -35,11 +38,12 @@ from financial_pipeline._defaults import (
 from financial_pipeline._names import name_prefix
 from financial_pipeline._runtime import dependencies_code, function_code
 from financial_pipeline.api import Api, AuthorizationMode
-from financial_pipeline.contract import Env
+from financial_pipeline.contract import Env, JobEventType, JobStatus
 from financial_pipeline.encryption import allow_log_groups, pipeline_key
 from financial_pipeline.firewall import Firewall, validate_web_acl_arn
 from financial_pipeline.function import FunctionOptions
 from financial_pipeline.ingest import Ingest
+from financial_pipeline.job_events import job_events_pattern
 from financial_pipeline.network import Network
 from financial_pipeline.observability import Observability
 from financial_pipeline.split import SplitProcessing
@@ -60,7 +64,8 @@ class Profile(enum.StrEnum):
 
 
 _ENVIRONMENT_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
-_METRICS_NAMESPACE: Final = "FinancialPipeline"
+_DEFAULT_EVENT_BUS: Final = "default"
+_JOB_FINISHED_RULE: Final = "OnJobFinished"
 # Powertools' own settings (not the pipeline's contract), read by the Lambda code's logger,
 # tracer and metrics.
 _POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
@@ -80,6 +85,7 @@ class FinancialPipeline(Construct):
 
         pipeline = FinancialPipeline(stack, "Pipeline", environment_name="dev")
         pipeline.api.rest_api.url  # the stage URL
+        pipeline.on_job_finished(targets.SqsQueue(queue))  # one event per finished job
 
     Attributes:
         profile: the `Profile` the pipeline was built with.
@@ -93,6 +99,9 @@ class FinancialPipeline(Construct):
         api: REST API and its handlers (`Api`).
         observability: alarms, alarm topic and dashboard (`Observability`).
         dependencies_layer: the layer with the Lambda code's dependencies.
+        event_bus: the EventBridge bus the job events go to (R27).
+        job_events_pattern: the pattern of every job event this pipeline publishes, for a
+            rule of the consumer's own (`on_job_finished` makes one).
     """
 
     def __init__(
@@ -133,6 +142,7 @@ class FinancialPipeline(Construct):
         existing_vpc: ec2.IVpc | None = None,
         vpc_endpoints: bool = True,
         bucket_versioning: bool | None = None,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         """Create the pipeline.
 
@@ -225,6 +235,12 @@ class FinancialPipeline(Construct):
                 existing VPC that already has them.
             bucket_versioning: version both buckets, noncurrent versions deleted after 30
                 days. Default: on in the hardened profile, else off.
+            event_bus: an existing EventBridge bus for the job events (R27): when a job
+                reaches a final status, the function that finished it (the processor, the
+                split path's ``finish_split``, the sweeper) publishes one event there, and
+                only those three functions may (``events:PutEvents`` on this bus alone).
+                A bus encrypted with a customer-managed key needs its key policy to let
+                those roles use the key. Default: the account's default bus.
         """
         super().__init__(scope, construct_id)
         self.profile = _choice(Profile, profile, "profile")
@@ -332,8 +348,8 @@ class FinancialPipeline(Construct):
             Env.REPORT_URL_TTL_SECONDS: str(int(report_url_ttl.to_seconds())),
             Env.JOB_TTL_DAYS: str(job_ttl_days),
             Env.WRITE_CONCURRENCY: str(write_concurrency),
-            _POWERTOOLS_SERVICE_NAME: "financial-pipeline",
-            _POWERTOOLS_METRICS_NAMESPACE: _METRICS_NAMESPACE,
+            _POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+            _POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             _POWERTOOLS_LOG_LEVEL: log_level,
             Env.ENVIRONMENT: environment_name,
         }
@@ -378,6 +394,16 @@ class FinancialPipeline(Construct):
         self.ingest.sweeper.add_environment(
             Env.SPLIT_TIMEOUT_SECONDS, str(int(self.split.timeout.to_seconds()))
         )
+        self.event_bus = event_bus or events.EventBus.from_event_bus_name(
+            self, "DefaultEventBus", _DEFAULT_EVENT_BUS
+        )
+        # The functions that finish jobs publish their events (R27), and only they may. The
+        # ARN, not the name: a bus of another account is then the one they reach.
+        for publisher in (self.ingest.processor, self.split.finish_split, self.ingest.sweeper):
+            publisher.add_environment(Env.EVENT_BUS_NAME, self.event_bus.event_bus_arn)
+            self.event_bus.grant_put_events_to(publisher)
+        self.job_events_pattern = job_events_pattern()
+        self._job_finished_rules = 0
         self.api = Api(
             self,
             "Api",
@@ -400,6 +426,55 @@ class FinancialPipeline(Construct):
             name_prefix=names,
             alarm_email=alarm_email,
             encryption_key=self.encryption_key,
+            environment_name=environment_name,
+        )
+
+    def on_job_finished(
+        self,
+        target: events.IRuleTarget,
+        *,
+        statuses: Sequence[JobStatus | str] | None = None,
+        detail_types: Sequence[JobEventType | str] | None = None,
+        rule_id: str | None = None,
+        description: str | None = None,
+    ) -> events.Rule:
+        """Send this pipeline's job events to ``target``: a rule on `event_bus`.
+
+        Example::
+
+            pipeline.on_job_finished(targets.SqsQueue(queue))
+            pipeline.on_job_finished(targets.LambdaFunction(pager), statuses=["FAILED"])
+
+        Delivery is at least once: a consumer drops repeats by ``detail.eventId``
+        (``<jobId>:<status>``). The target's own options (a dead-letter queue, retries) are
+        the consumer's to set, e.g. ``targets.SqsQueue(queue, dead_letter_queue=dlq)``.
+
+        Args:
+            target: where the events go.
+            statuses: only jobs that ended in these final statuses; default: any (see
+                `financial_pipeline.job_events.job_events_pattern`).
+            detail_types: only these detail-types (``Job Completed``, ``Job Failed``,
+                ``Job Expired``); default: all, or those of ``statuses``.
+            rule_id: the rule's construct id under this pipeline; default ``OnJobFinished``,
+                then ``OnJobFinished2``, ``OnJobFinished3``... in call order. Give one when
+                rules may be added or removed later, so the others keep their ids.
+            description: the rule's description; default: says what it forwards.
+
+        Returns:
+            the rule, in this pipeline's stack.
+        """
+        pattern = job_events_pattern(statuses=statuses, detail_types=detail_types)
+        self._job_finished_rules += 1
+        if rule_id is None:
+            count = self._job_finished_rules
+            rule_id = _JOB_FINISHED_RULE if count == 1 else f"{_JOB_FINISHED_RULE}{count}"
+        return events.Rule(
+            self,
+            rule_id,
+            event_bus=self.event_bus,
+            event_pattern=pattern,
+            description=description or "Job events of the financial pipeline (R27)",
+            targets=[target],
         )
 
 

@@ -28,7 +28,9 @@ from financial_pipeline._defaults import (
     merge_props,
 )
 from financial_pipeline.contract import (
+    EVENT_PENDING_ATTRIBUTE,
     INCOMING_PREFIX,
+    JOBS_EVENT_INDEX,
     JOBS_STATUS_INDEX,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
@@ -47,6 +49,7 @@ _KEY_ACTIONS = {
     "s3:GetObject": ("kms:Decrypt",),
     "s3:PutObject": ("kms:GenerateDataKey",),
 }
+_JOBS_INDEXES = (JOBS_STATUS_INDEX, JOBS_EVENT_INDEX)
 _REPLICATION = (
     "Cross-region replication is a disaster-recovery decision of the account owner (a second "
     "region, its key and its residency rules); objects here are transient and the durable "
@@ -78,7 +81,9 @@ class Storage(Construct):
             ``quarantine/``, and ``split/`` for the intermediate objects of large files).
         access_log_bucket: receives the upload bucket's server access logs.
         results_table: one item per accepted row, keyed ``symbol`` / ``timestamp`` (R11).
-        jobs_table: one item per job, keyed ``jobId``, TTL ``ttl``, index ``ByStatus``.
+        jobs_table: one item per job, keyed ``jobId``, TTL ``ttl``; keys-only indexes
+            ``ByStatus`` (the sweeper's work list) and the sparse ``ByPendingEvent`` (final
+            jobs whose event is not yet published, R27).
         encryption_key: the customer-managed key of the bucket and tables, or None.
     """
 
@@ -255,7 +260,20 @@ class Storage(Construct):
                     # The sweeper only takes the job id from the index and re-reads the job
                     # with a consistent read before acting, so the index holds keys only.
                     projection_type=dynamodb.ProjectionType.KEYS_ONLY,
-                )
+                ),
+                # Sparse: only a final job whose event is not yet published carries the
+                # attribute, so the index holds exactly the sweeper's outbox (R27) and costs
+                # nothing once every event is out.
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=JOBS_EVENT_INDEX,
+                    partition_key=dynamodb.Attribute(
+                        name=EVENT_PENDING_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+                    ),
+                    sort_key=dynamodb.Attribute(
+                        name="updatedAt", type=dynamodb.AttributeType.STRING
+                    ),
+                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+                ),
             ],
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
@@ -314,7 +332,7 @@ class Storage(Construct):
     # Table grants.
 
     def grant_read_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Read jobs (GetItem, Query of ``ByStatus``)."""
+        """Read jobs (GetItem, Query of ``ByStatus`` and ``ByPendingEvent``)."""
         return self._jobs_grant(grantee, self.jobs_table.grant_read_data(grantee))
 
     def grant_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -372,24 +390,30 @@ class Storage(Construct):
         return self.jobs_table.metric("WriteThrottleEvents", period=period, statistic="Sum")
 
     def metric_jobs_index_read_throttles(
-        self, *, period: Duration = METRIC_PERIOD
+        self, *, index: str = JOBS_STATUS_INDEX, period: Duration = METRIC_PERIOD
     ) -> cloudwatch.IMetric:
-        """Throttled reads of the jobs table's ``ByStatus`` index (the sweeper's queries)."""
-        return self._jobs_index_metric("ReadThrottleEvents", period)
+        """Throttled reads of one of the jobs table's indexes (default ``ByStatus``; both are
+        read by the sweeper only)."""
+        return self._jobs_index_metric("ReadThrottleEvents", index, period)
 
     def metric_jobs_index_write_throttles(
-        self, *, period: Duration = METRIC_PERIOD
+        self, *, index: str = JOBS_STATUS_INDEX, period: Duration = METRIC_PERIOD
     ) -> cloudwatch.IMetric:
-        """Throttled writes of the ``ByStatus`` index: job updates stall when it throttles."""
-        return self._jobs_index_metric("WriteThrottleEvents", period)
+        """Throttled writes of one of the jobs table's indexes (default ``ByStatus``): job
+        updates stall when an index throttles."""
+        return self._jobs_index_metric("WriteThrottleEvents", index, period)
 
-    def _jobs_index_metric(self, name: str, period: Duration) -> cloudwatch.IMetric:
+    def _jobs_index_metric(self, name: str, index: str, period: Duration) -> cloudwatch.IMetric:
+        if index not in _JOBS_INDEXES:
+            raise ValueError(
+                f"index must be one of {', '.join(map(repr, _JOBS_INDEXES))} (got {index!r})"
+            )
         return cloudwatch.Metric(
             namespace="AWS/DynamoDB",
             metric_name=name,
             dimensions_map={
                 "TableName": self.jobs_table.table_name,
-                "GlobalSecondaryIndexName": JOBS_STATUS_INDEX,
+                "GlobalSecondaryIndexName": index,
             },
             period=period,
             statistic="Sum",
@@ -443,8 +467,9 @@ class Storage(Construct):
         self._acknowledge_once(
             grantee,
             f"Resource::{arn_of(self.jobs_table)}/index/*",
-            "DynamoDB grants cover the table's indexes; the jobs table has one, "
-            f"{JOBS_STATUS_INDEX}, which the sweeper queries for pending and processing jobs.",
+            "DynamoDB grants cover the table's indexes; the jobs table has two, which the "
+            f"sweeper queries: {JOBS_STATUS_INDEX} for pending and processing jobs, "
+            f"{JOBS_EVENT_INDEX} for final jobs whose event is not yet published.",
         )
         return grant
 

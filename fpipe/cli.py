@@ -3,6 +3,7 @@
     fpipe upload trades.csv --wait
     fpipe status 3f0c...
     fpipe results AAPL --start 2024-01-01T00:00:00Z --all
+    fpipe events --follow
 
 The API URL comes from ``--api`` or ``FPIPE_API_URL`` (default http://127.0.0.1:8000, the local
 stack). Every request is signed with SigV4: for an ``execute-api`` URL from the standard AWS
@@ -20,12 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from fpipe.integrity import FileFacts, file_facts
 from fpipe.output import ProgressBar, table
 
 try:
     import requests
 
-    from fpipe.client import API_URL_ENV, ApiError, Client, CredentialsError
+    from fpipe.client import API_URL_ENV, ApiError, Client, CredentialsError, api_url_of
+    from fpipe.events import EventsError, JobEventsQueue, event_line
 except ImportError as missing:  # pragma: no cover - depends on the installation
     raise SystemExit(
         f"fpipe needs the 'cli' extra: pip install 'financial-pipeline[cli]' ({missing})"
@@ -37,6 +40,18 @@ SUCCESS_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
 FINAL_STATUSES = SUCCESS_STATUSES | {"FAILED", "EXPIRED"}
 
 _AUTH_CODES = frozenset({"MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE"})
+# R28: the file the pipeline read is not the one declared; said plainly after --wait.
+_INTEGRITY_CODES = frozenset({"CHECKSUM_MISMATCH", "CONTROL_TOTAL_MISMATCH"})
+_EVENTS_HELP = """Print the job events (R27) of a queue that a rule on the pipeline's bus fills,
+one line per event: time, detail-type, jobId, status, row counts, sha256 (--json: the raw
+EventBridge events, one JSON object per line). Reading consumes: each event printed is deleted
+from the queue. Without --follow it prints what is there and exits; with --follow it waits for
+more until Ctrl-C.
+
+Local pipeline (make run): the queue is the local run's own, found through --api.
+A deployment: pass --queue-url, the URL of an SQS queue that a rule on the pipeline's bus
+fills (pipeline.on_job_finished(targets.SqsQueue(queue))); it is read with the standard AWS
+credential chain (--profile)."""
 _AUTH_HINT = (
     "fpipe: the API wants SigV4 credentials it knows: for the local stack run fpipe inside the "
     "checkout (make run writes .local/credentials), or pass --profile"
@@ -61,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait with --wait (default 600)"
     )
+    upload.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not declare the file's sha256 and data-row count (by default both are sent, "
+        "and the pipeline fails a file whose digest differs: CHECKSUM_MISMATCH, or reports a "
+        "count that differs: CONTROL_TOTAL_MISMATCH)",
+    )
 
     status = commands.add_parser("status", help="show a job")
     status.add_argument("job_id")
@@ -72,6 +94,23 @@ def _parser() -> argparse.ArgumentParser:
     results.add_argument("--limit", type=int, help="rows per page (1-1000, default 100)")
     results.add_argument("--order", choices=["asc", "desc"])
     results.add_argument("--all", action="store_true", help="follow nextToken to the last page")
+
+    events = commands.add_parser(
+        "events",
+        help="print job events",
+        description=_EVENTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    events.add_argument(
+        "--follow", action="store_true", help="keep waiting for events until Ctrl-C"
+    )
+    events.add_argument(
+        "--queue-url",
+        help="the SQS queue to read (needed for a deployed pipeline; default: the local run's)",
+    )
+    events.add_argument(
+        "--endpoint-url", help="the SQS endpoint of --queue-url (default: AWS's for its region)"
+    )
     return parser
 
 
@@ -86,6 +125,11 @@ def _status_rows(job: dict[str, Any]) -> list[tuple[str, str]]:
         *(
             (f"rows.{k}", str(rows.get(k, "")))
             for k in ("total", "accepted", "rejected", "duplicates")
+        ),
+        *(
+            (name, str(job[name]))
+            for name in ("sha256", "expectedSha256", "expectedRows")
+            if job.get(name) is not None
         ),
     ]
     for error in job.get("errors") or []:
@@ -109,15 +153,40 @@ def _count_data_lines(path: Path) -> int:
     return max(lines - 1, 0)
 
 
+def _declared(path: Path, err: TextIO) -> FileFacts:
+    facts = file_facts(path)
+    if facts.rows is None:
+        print(
+            f"fpipe: cannot count the rows of {path} ({facts.problem}): declaring its sha256 only",
+            file=err,
+        )
+    return facts
+
+
+def _integrity_errors(job: dict[str, Any], err: TextIO) -> None:
+    for error in job.get("errors") or []:
+        if isinstance(error, dict) and error.get("code") in _INTEGRITY_CODES:
+            print(f"fpipe: {error['code']}: {error.get('message', '')}", file=err)
+
+
 def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path: Path = args.file
     if not path.is_file():
         print(f"fpipe: no such file: {path}", file=err)
         return 2
     size = path.stat().st_size
-    created = client.create_upload(path.name, size or None)
+    facts = None if args.no_verify else _declared(path, err)
+    created = client.create_upload(
+        path.name,
+        size or None,
+        sha256=facts.sha256 if facts else None,
+        expected_rows=facts.rows if facts else None,
+    )
     job_id = str(created["jobId"])
     print(f"job {job_id}", file=err)
+    if facts is not None:
+        declared = f" and {facts.rows} data rows" if facts.rows is not None else ""
+        print(f"declared sha256 {facts.sha256}{declared}", file=err)
     transfer = ProgressBar("upload", err, unit="bytes")
     client.send_file(created["upload"], path, transfer.update)
     transfer.finish()
@@ -127,7 +196,9 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextI
         else:
             print(job_id, file=out)
         return 0
-    expected = _count_data_lines(path)
+    expected = (
+        facts.rows if facts is not None and facts.rows is not None else _count_data_lines(path)
+    )
     processing = ProgressBar("process", err, unit="rows")
     deadline = time.monotonic() + args.timeout
     delay = 0.2
@@ -144,6 +215,9 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: TextIO, err: TextI
         if final:
             processing.finish()
             _print_status(job, args.json, out)
+            _integrity_errors(job, err)
+            if job.get("sha256"):
+                print(f"sha256 {job['sha256']} (computed by the pipeline)", file=err)
             return 0 if job["status"] in SUCCESS_STATUSES else 1
         if time.monotonic() > deadline:
             processing.finish()
@@ -190,10 +264,37 @@ def cmd_results(client: Client, args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def _events_queue(args: argparse.Namespace) -> JobEventsQueue:
+    if args.queue_url:
+        return JobEventsQueue.for_queue(
+            args.queue_url, profile=args.profile, endpoint_url=args.endpoint_url
+        )
+    return JobEventsQueue.discover(api_url_of(args.api))
+
+
+def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        queue = _events_queue(args)
+        events = queue.follow() if args.follow else queue.drain()
+        count = 0
+        for event in events:
+            count += 1
+            print(json.dumps(event) if args.json else event_line(event), file=out, flush=True)
+    except EventsError as exc:
+        print(f"fpipe: {exc}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    print(f"{count} event(s)", file=err)
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "events":
+        return cmd_events(args, out, err)
     try:
         client = Client(args.api, profile=args.profile)
     except CredentialsError as exc:

@@ -47,6 +47,11 @@ class ApiError(Exception):
         self.correlation_id = correlation_id
 
 
+def api_url_of(api_url: str | None) -> str:
+    """``api_url``, else ``$FPIPE_API_URL``, else the local pipeline's URL; no trailing slash."""
+    return (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
+
+
 def aws_region(api_url: str) -> str | None:
     """The region of an API Gateway URL, or ``None`` when the URL is not an AWS one."""
     host = urlsplit(api_url).hostname or ""
@@ -191,7 +196,7 @@ class Client:
     def __init__(
         self, api_url: str | None = None, *, timeout: float = 30.0, profile: str | None = None
     ) -> None:
-        self.api_url = (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
+        self.api_url = api_url_of(api_url)
         self.timeout = timeout
         self.session = requests.Session()
         self._auth = signer_for(self.api_url, profile)
@@ -226,10 +231,23 @@ class Client:
             raise ApiError(response.status_code, "BAD_RESPONSE", "not a JSON object", None)
         return body
 
-    def create_upload(self, file_name: str, content_length: int | None = None) -> dict[str, Any]:
+    def create_upload(
+        self,
+        file_name: str,
+        content_length: int | None = None,
+        *,
+        sha256: str | None = None,
+        expected_rows: int | None = None,
+    ) -> dict[str, Any]:
+        """POST /upload; ``sha256`` and ``expected_rows`` are what the pipeline checks the
+        file against (R28)."""
         payload: dict[str, Any] = {"fileName": file_name, "fileType": "csv"}
         if content_length:
             payload["contentLength"] = content_length
+        if sha256 is not None:
+            payload["sha256"] = sha256
+        if expected_rows is not None:
+            payload["expectedRows"] = expected_rows
         return self._request("POST", "/upload", json=payload)
 
     def send_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -33,7 +34,11 @@ _KEYS: Final = {
     "profile",
     "splitThresholdBytes",
     "partBytes",
+    "eventBus",
 }
+_EVENT_BUS: Final = re.compile(
+    r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$"
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ class EnvironmentConfig:
     """R23: files above this are split; None: the construct's default."""
     part_bytes: int | None = None
     """R23: target part size of a split file; None: the construct's default."""
+    event_bus: str | None = None
+    """R27: the name or ARN of an existing EventBridge bus for the job events; None: the
+    account's default bus."""
 
     @property
     def hardened(self) -> bool:
@@ -129,11 +137,22 @@ class EnvironmentConfig:
             profile=parsed_profile,
             split_threshold_bytes=_units(name, raw, "splitThresholdBytes"),
             part_bytes=_units(name, raw, "partBytes"),
+            event_bus=_event_bus(name, raw.get("eventBus")),
         )
 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _event_bus(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _EVENT_BUS.match(value):
+        raise ValueError(
+            f"environment {name!r}: eventBus must be an event bus name or ARN (got {value!r})"
+        )
+    return value
 
 
 def _units(name: str, raw: Mapping[str, Any], key: str) -> int | None:

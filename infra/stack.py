@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
 from constructs import Construct
 
 from financial_pipeline import FinancialPipeline
@@ -42,6 +43,12 @@ class FinancialPipelineStack(Stack):
             optional["split_threshold_bytes"] = config.split_threshold_bytes
         if config.part_bytes is not None:
             optional["part_bytes"] = config.part_bytes
+        if config.event_bus is not None:
+            optional["event_bus"] = (
+                events.EventBus.from_event_bus_arn(self, "EventBus", config.event_bus)
+                if config.event_bus.startswith("arn:")
+                else events.EventBus.from_event_bus_name(self, "EventBus", config.event_bus)
+            )
         self.pipeline = FinancialPipeline(
             self,
             "Pipeline",

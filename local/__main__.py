@@ -72,6 +72,16 @@ def _backend_lines(pipeline: LocalPipeline) -> list[str]:
     ]
 
 
+def _job_events_lines(pipeline: LocalPipeline) -> list[str]:
+    if pipeline.job_events is None:
+        return []
+    return [
+        f"  job events (R27):            {pipeline.job_events.queue_url}"
+        f"  (rule {pipeline.job_events.rule_name} on bus {pipeline.job_events.event_bus};"
+        " fpipe events)"
+    ]
+
+
 def banner(pipeline: LocalPipeline, started: float) -> str:
     url = pipeline.url
     script = Path(sys.executable).parent / "fpipe"
@@ -82,6 +92,7 @@ def banner(pipeline: LocalPipeline, started: float) -> str:
             f"  [ready in {time.monotonic() - started:.1f}s]",
             *_backend_lines(pipeline),
             f"  OpenAPI document:            {url}/openapi.json",
+            *_job_events_lines(pipeline),
             *authorization_banner(pipeline),
             "  press Ctrl-C to stop.",
             "",
@@ -89,6 +100,7 @@ def banner(pipeline: LocalPipeline, started: float) -> str:
             f"  {fpipe} upload {_shown(SAMPLE)} --wait",
             f"  {fpipe} status JOB_ID",
             f"  {fpipe} results AAPL --all",
+            f"  {fpipe} events --follow",
             "",
             *curl_banner(pipeline),
         ]

@@ -16,6 +16,7 @@ from local.cfn import Template, TemplateError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -57,6 +58,7 @@ class Clients:
         self.dynamodb: DynamoDBClient = boto3.client("dynamodb", **kwargs)
         self.sqs: SQSClient = boto3.client("sqs", **kwargs)
         self.stepfunctions: SFNClient = boto3.client("stepfunctions", **kwargs)
+        self.events: EventBridgeClient = boto3.client("events", **kwargs)
 
 
 def notifications_from_template(template: Template) -> list[Notification]:
@@ -132,6 +134,12 @@ def provision(template: Template, clients: Clients) -> list[Notification]:
     # it is ACTIVE. The buckets and queues above were made meanwhile.
     for name in tables:
         _wait_active(clients, name)
+    for bus in template.of_type("AWS::Events::EventBus"):
+        try:
+            clients.events.create_event_bus(Name=template.physical_name(bus.logical_id))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
     for machine in template.of_type("AWS::StepFunctions::StateMachine"):
         _create_state_machine(template, clients, machine.logical_id, machine.properties)
     notifications = notifications_from_template(template)

@@ -24,6 +24,7 @@ _NAMED = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::Events::Rule": "Name",
+    "AWS::Events::EventBus": "Name",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::IAM::Role": "RoleName",
@@ -107,6 +108,8 @@ class Template:
                 return prefix.format("sns") + f":{name}"
             case "AWS::Events::Rule":
                 return prefix.format("events") + f":rule/{name}"
+            case "AWS::Events::EventBus":
+                return prefix.format("events") + f":event-bus/{name}"
             case "AWS::StepFunctions::StateMachine":
                 return prefix.format("states") + f":stateMachine:{name}"
             case "AWS::IAM::Role":

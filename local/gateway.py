@@ -38,6 +38,9 @@ from local.iam import AuthError, Principal, SignedRequest, SigV4Verifier, unveri
 log = logging.getLogger("local.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+LOCAL_DOCUMENT_PATH = "/local.json"
+"""The local run's own document (not the API's, like ``/openapi.json``): where its AWS endpoint
+and its job-events queue are, for ``fpipe events``."""
 # API Gateway's quota on the request line and headers together.
 MAX_HEADER_BYTES = 10 * 1024
 
@@ -148,6 +151,7 @@ class ApiGateway:
         invoke: Invoke,
         *,
         openapi: Callable[[str], dict[str, Any]] | None = None,
+        local_document: Callable[[], dict[str, Any]] | None = None,
         api_id: str = "local",
         iam: SigV4Verifier | None = None,
     ) -> None:
@@ -156,6 +160,7 @@ class ApiGateway:
         self.api = api
         self._invoke = invoke
         self._openapi = openapi
+        self._local_document = local_document
         self.api_id = api_id
         self.iam = iam or SigV4Verifier(None, region="")
         self._stage_bucket = TokenBucket(api.stage_throttle) if api.stage_throttle else None
@@ -231,6 +236,17 @@ class ApiGateway:
         ):
             return Response(
                 json.dumps(self._openapi(request.host_url.rstrip("/")), indent=2),
+                200,
+                {"Content-Type": "application/json", "x-amzn-RequestId": request_id},
+            )
+        if (
+            request.method == "GET"
+            and request.path == LOCAL_DOCUMENT_PATH
+            and self._local_document is not None
+            and not self.api.path_exists(request.path)
+        ):
+            return Response(
+                json.dumps(self._local_document(), indent=2),
                 200,
                 {"Content-Type": "application/json", "x-amzn-RequestId": request_id},
             )

@@ -32,6 +32,7 @@ from local.iam import (
 )
 from local.invoke_api import LambdaInvokeApi
 from local.isolation import function_environment
+from local.job_events import JobEventsQueue, provision_job_events
 from local.lambdas import FunctionSpec, LambdaService, functions_from_template
 from local.synth import synthesize, synthesize_cached
 
@@ -98,6 +99,7 @@ class LocalPipeline:
         self.lambdas: LambdaService | None = None
         self.gateway: ApiGateway | None = None
         self.notifications: list[Notification] = []
+        self.job_events: JobEventsQueue | None = None
         self.aws = aws
         self._own_aws: LocalAws | None = None
         self._lambda_url: BaseWSGIServer | None = None
@@ -168,6 +170,7 @@ class LocalPipeline:
             self._own_aws.wait()
         self._clients = Clients(self.endpoint_url, self.template.region)
         self.notifications = provision(self.template, self._clients)
+        self.job_events = provision_job_events(self.template, self._clients)
         self.functions = functions_from_template(self.template)
         if self.lambdas is None:
             self.lambdas = self._lambda_service()
@@ -206,6 +209,7 @@ class LocalPipeline:
             api_from_template(self.template),
             self._invoke_by_arn,
             openapi=_openapi_document,
+            local_document=self.local_document,
             iam=SigV4Verifier(self.credentials, self.template.region),
         )
         front = self._serve(self.gateway, self.host, self.port)
@@ -244,6 +248,17 @@ class LocalPipeline:
     def serve_forever(self) -> None:
         while not self._stop.wait(0.5):
             pass
+
+    def local_document(self) -> dict[str, Any]:
+        """What ``GET /local.json`` answers: the AWS endpoint the functions use and where the
+        job events land (``fpipe events`` reads them from there)."""
+        assert self.endpoint_url is not None
+        return {
+            "stackName": self.template.stack_name,
+            "region": self.template.region,
+            "endpointUrl": self.endpoint_url,
+            "jobEvents": self.job_events.to_json() if self.job_events is not None else None,
+        }
 
     # Wiring
 

@@ -16,6 +16,7 @@ from runtime.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
@@ -59,9 +60,15 @@ def stepfunctions() -> SFNClient:
     return boto3.client("stepfunctions", config=_config())
 
 
+@functools.cache
+def events() -> EventBridgeClient:
+    return boto3.client("events", config=_config())
+
+
 def reset() -> None:
     """Forget the cached clients (tests point them at a new endpoint)."""
     s3.cache_clear()
+    events.cache_clear()
     dynamodb.cache_clear()
     lambda_.cache_clear()
     stepfunctions.cache_clear()

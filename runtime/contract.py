@@ -13,9 +13,14 @@ from typing import Final
 
 __all__ = [
     "CORRELATION_HEADER",
+    "EVENT_PENDING_ATTRIBUTE",
+    "EVENT_SOURCE",
     "FINAL_STATUSES",
     "INCOMING_PREFIX",
+    "JOBS_EVENT_INDEX",
     "JOBS_STATUS_INDEX",
+    "METRIC_EVENTS_FAILED",
+    "METRIC_EVENTS_PUBLISHED",
     "PROCESSED_PREFIX",
     "QUARANTINE_PREFIX",
     "REPORTS_PREFIX",
@@ -23,7 +28,9 @@ __all__ = [
     "ROW_COUNTS",
     "SPLIT_PREFIX",
     "Env",
+    "JobEventType",
     "JobStatus",
+    "event_type_for",
 ]
 
 
@@ -68,10 +75,48 @@ class Env(enum.StrEnum):
     PART_BYTES = "PART_BYTES"
     STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
     SPLIT_TIMEOUT_SECONDS = "SPLIT_TIMEOUT_SECONDS"
+    EVENT_BUS_NAME = "EVENT_BUS_NAME"
+    """The EventBridge bus (name or ARN) the functions that finish jobs publish to (R27)."""
 
 
 JOBS_STATUS_INDEX: Final = "ByStatus"
 """The jobs table's index on (status, updatedAt), keys only: the sweeper's work list."""
+
+JOBS_EVENT_INDEX: Final = "ByPendingEvent"
+"""The jobs table's sparse index on (eventPending, updatedAt), keys only: final jobs whose event
+is not yet published, which the sweeper publishes after a grace period (R27)."""
+EVENT_PENDING_ATTRIBUTE: Final = "eventPending"
+"""Set to the final status in the update that makes a job final, removed once its event is
+published: the outbox flag, and the hash key of `JOBS_EVENT_INDEX`."""
+
+
+class JobEventType(enum.StrEnum):
+    """The detail-type of the one event a job publishes when it reaches a final status (R27)."""
+
+    COMPLETED = "Job Completed"
+    FAILED = "Job Failed"
+    EXPIRED = "Job Expired"
+
+
+def event_type_for(status: str) -> JobEventType:
+    """The detail-type for a final status; COMPLETED_WITH_ERRORS is a completed job."""
+    match JobStatus(status):
+        case JobStatus.COMPLETED | JobStatus.COMPLETED_WITH_ERRORS:
+            return JobEventType.COMPLETED
+        case JobStatus.FAILED:
+            return JobEventType.FAILED
+        case JobStatus.EXPIRED:
+            return JobEventType.EXPIRED
+        case _:
+            raise ValueError(f"{status} is not a final status")
+
+
+EVENT_SOURCE: Final = "financial-pipeline"
+"""The `source` of every job event (R27): what a consumer's rule matches on."""
+METRIC_EVENTS_PUBLISHED: Final = "JobEventsPublished"
+"""Count metric of job events accepted by EventBridge (processor, finish_split, sweeper)."""
+METRIC_EVENTS_FAILED: Final = "JobEventsFailed"
+"""Count metric of job events EventBridge refused or that could not be sent; alarmed on."""
 
 INCOMING_PREFIX: Final = "incoming/"
 """Where uploads land, as ``incoming/{jobId}.csv``: the processor's trigger."""

@@ -1,8 +1,9 @@
 """Logger, tracer and metrics shared by every handler (Powertools).
 
-Only the processor records metrics (and so only its handler carries `@metrics.log_metrics`); it
-sets the `environment` dimension from the settings when it runs, so importing this module needs
-no configuration.
+Only the functions that finish jobs record metrics (the processor, the split finisher and the
+sweeper: rows, jobs, and the job events published or failed), so only their handlers carry
+`@metrics.log_metrics`; each sets the `environment` dimension from the settings when it runs, so
+importing this module needs no configuration.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every variable the construct sets (`runtime.contract.Env`) is required: a function deployed
 without one fails with a `ConfigurationError` that names it, instead of running on a default
 that may disagree with the construct's. Each field is parsed on first use, so a function only
-needs the variables it reads. The two tuning knobs the construct does not set
-(`DEDUP_INDEX_MAX_KEYS`, `SPILL_DIR`) are the only ones with defaults.
+needs the variables it reads. The tuning knobs the construct does not set
+(`DEDUP_INDEX_MAX_KEYS`, `SPILL_DIR`, `EVENT_PUBLISH_GRACE_SECONDS`) are the only ones with
+defaults.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from runtime.contract import Env
 from runtime.errors import ConfigurationError
 
 DEFAULT_DEDUP_INDEX_MAX_KEYS = 500_000
+# Longer than one publish with boto3's retries (5 attempts, 30 s read timeout each would be the
+# worst case, a few seconds in practice), so the sweeper rarely publishes an event that the
+# function which finished the job is still sending; a duplicate is harmless anyway (eventId).
+DEFAULT_EVENT_PUBLISH_GRACE_SECONDS = 120
 
 
 class Settings:
@@ -121,6 +126,20 @@ class Settings:
     @functools.cached_property
     def state_machine_arn(self) -> str:
         return self._name(Env.STATE_MACHINE_ARN)
+
+    @functools.cached_property
+    def event_bus_name(self) -> str:
+        """The EventBridge bus (name or ARN) that job events go to (R27)."""
+        return self._name(Env.EVENT_BUS_NAME)
+
+    @functools.cached_property
+    def event_publish_grace_seconds(self) -> int:
+        """How long the sweeper leaves a final job's unpublished event to the function that
+        finished the job before it publishes the event itself."""
+        raw = self._environ.get("EVENT_PUBLISH_GRACE_SECONDS", "").strip()
+        if not raw:
+            return DEFAULT_EVENT_PUBLISH_GRACE_SECONDS
+        return self._int("EVENT_PUBLISH_GRACE_SECONDS", minimum=0, raw=raw)
 
     @functools.cached_property
     def dedup_index_max_keys(self) -> int:

@@ -1,5 +1,12 @@
 """Jobs table access. Every state change is a conditional write, so status never moves backwards
-and two concurrent invocations cannot both win a transition."""
+and two concurrent invocations cannot both win a transition.
+
+Every transition to a final status also sets `eventPending` to that status in the same update:
+the job's event (R27) is then owed, whatever happens to the function afterwards. The function
+publishes it and clears the flag (`event_published`); a job whose flag stays set is found again
+by a retry, or by the sweeper through the sparse `ByPendingEvent` index (`pending_events`).
+The transitions answer the job as it is after the update, which is what the event describes.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from runtime.contract import FINAL_STATUSES, JOBS_STATUS_INDEX, ROW_COUNTS, JobStatus
+from runtime.contract import (
+    EVENT_PENDING_ATTRIBUTE,
+    FINAL_STATUSES,
+    JOBS_EVENT_INDEX,
+    JOBS_STATUS_INDEX,
+    ROW_COUNTS,
+    JobStatus,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -96,6 +110,12 @@ class Job:
     split_attempt: int = 0
     split_fatal: dict[str, Any] | None = None
     part_failed: bool = False
+    # R28: the digest computed from the object (lowercase hex), and what POST /upload declared.
+    sha256: str = ""
+    expected_sha256: str = ""
+    expected_rows: int | None = None
+    # R27: the final status whose event is not published yet (the outbox flag).
+    event_pending: str = ""
 
     @property
     def is_final(self) -> bool:
@@ -129,6 +149,12 @@ class Job:
             split_attempt=int(data.get("splitAttempt", 0)),
             split_fatal=data.get("splitFatal"),
             part_failed=bool(data.get("partFailed", False)),
+            sha256=data.get("sha256", ""),
+            expected_sha256=data.get("expectedSha256", ""),
+            expected_rows=(
+                int(data["expectedRows"]) if data.get("expectedRows") is not None else None
+            ),
+            event_pending=data.get(EVENT_PENDING_ATTRIBUTE, ""),
         )
 
 
@@ -165,6 +191,48 @@ class JobStore:
             raise
         return True
 
+    def _transition(
+        self,
+        job_id: str,
+        final: JobStatus,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        names: dict[str, str] | None = None,
+    ) -> Job | None:
+        """A conditional update to the `final` status that also owes the job's event: the job
+        after the update, or None when the condition did not hold.
+
+        `update` is a SET clause followed, optionally, by other clauses; `eventPending` joins the
+        SET so that the flag and the status change in one write.
+        """
+        if not update.startswith("SET "):
+            raise ValueError("a transition's update starts with its SET clause")
+        update = f"SET #pending = :pendingStatus, {update[len('SET ') :]}"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#pending": EVENT_PENDING_ATTRIBUTE,
+                    **(names or {}),
+                },
+                ExpressionAttributeValues={
+                    ":pendingStatus": _av(str(final)),
+                    **{key: _av(value) for key, value in values.items()},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return Job.from_item(response["Attributes"])
+
     def create(
         self,
         job_id: str,
@@ -175,9 +243,12 @@ class JobStore:
         *,
         owner: str | None = None,
         owner_caller: str | None = None,
+        expected_sha256: str | None = None,
+        expected_rows: int | None = None,
     ) -> Job:
         """A PENDING_UPLOAD job; ``owner`` (R25) is stored only when there is one, so that an
-        ownerless job is one without the attribute."""
+        ownerless job is one without the attribute, and so are what the sender declared of its
+        file (R28: ``expected_sha256``, lowercase hex, and ``expected_rows``)."""
         job = Job(
             job_id=job_id,
             status=JobStatus.PENDING_UPLOAD,
@@ -188,6 +259,8 @@ class JobStore:
             rows=no_rows(),
             owner=owner,
             owner_caller=owner_caller,
+            expected_sha256=expected_sha256 or "",
+            expected_rows=expected_rows,
         )
         item: dict[str, Any] = {
             "jobId": job.job_id,
@@ -206,6 +279,10 @@ class JobStore:
             item["owner"] = owner
         if owner_caller is not None:
             item["ownerCaller"] = owner_caller
+        if expected_sha256:
+            item["expectedSha256"] = expected_sha256
+        if expected_rows is not None:
+            item["expectedRows"] = expected_rows
         self._client.put_item(
             TableName=self._table,
             Item={key: _av(value) for key, value in item.items()},
@@ -290,8 +367,13 @@ class JobStore:
         split: bool = False,
         part_failed: bool = False,
         redrive: bool = False,
-    ) -> bool:
+        sha256: str | None = None,
+    ) -> Job | None:
         """PROCESSING -> a final status; only the latest attempt on this object may finish.
+        The finished job, or None when another attempt owns it or it ended meanwhile.
+
+        `sha256` is the object's digest when this attempt computed it (a split job's was
+        recorded by `start_split` and stays).
 
         A split job (`split`) is finished by the execution its attempt started, so `attempt` is
         compared with `splitAttempt` (a repeated S3 event never claims it again). `part_failed`
@@ -325,6 +407,9 @@ class JobStore:
             values[":report"] = report_key
         else:
             removed.append("reportKey")
+        if sha256:
+            update += ", sha256 = :sha256"
+            values[":sha256"] = sha256
         update += " REMOVE " + ", ".join(removed)
         state = "#status = :processing"
         if redrive:
@@ -332,8 +417,9 @@ class JobStore:
             values[":failed"] = JobStatus.FAILED
             values[":flag"] = True
         owner = "splitAttempt" if split else "attempt"
-        return self._update(
+        return self._transition(
             job_id,
+            status,
             update,
             f"{state} AND etag = :etag AND {owner} = :attempt",
             values,
@@ -349,12 +435,14 @@ class JobStore:
         parts_total: int,
         fatal: dict[str, Any] | None,
         now: datetime,
+        sha256: str,
     ) -> bool:
         """Record that `attempt` splits the file (once per job): the execution it starts is the
-        only one that may finish the job."""
+        only one that may finish the job. `sha256`, the planner's digest of the whole object,
+        stays on the job to its end (R28)."""
         update = (
             "SET splitAttempt = :attempt, partsTotal = :total, partsDone = :zero, "
-            "rowsProcessed = :zero, updatedAt = :now"
+            "rowsProcessed = :zero, updatedAt = :now, sha256 = :sha256"
         )
         values: dict[str, Any] = {
             ":attempt": attempt,
@@ -363,6 +451,7 @@ class JobStore:
             ":now": iso(now),
             ":processing": JobStatus.PROCESSING,
             ":etag": etag,
+            ":sha256": sha256,
         }
         if fatal is not None:
             update += ", splitFatal = :fatal"
@@ -450,10 +539,11 @@ class JobStore:
             },
         )
 
-    def fail_pending(self, job_id: str, code: str, message: str, now: datetime) -> bool:
+    def fail_pending(self, job_id: str, code: str, message: str, now: datetime) -> Job | None:
         """PENDING_UPLOAD -> FAILED: the job's file exists but no re-drive ever started it."""
-        return self._update(
+        return self._transition(
             job_id,
+            JobStatus.FAILED,
             "SET #status = :failed, errors = :errors, updatedAt = :now",
             "#status = :pending",
             {
@@ -464,9 +554,10 @@ class JobStore:
             },
         )
 
-    def expire(self, job_id: str, now: datetime) -> bool:
-        return self._update(
+    def expire(self, job_id: str, now: datetime) -> Job | None:
+        return self._transition(
             job_id,
+            JobStatus.EXPIRED,
             "SET #status = :expired, updatedAt = :now, errors = list_append("
             "if_not_exists(errors, :empty), :entry)",
             "#status = :pending",
@@ -520,9 +611,10 @@ class JobStore:
 
     def fail_stuck(
         self, job_id: str, seen_updated_at: str, code: str, message: str, now: datetime
-    ) -> bool:
-        return self._update(
+    ) -> Job | None:
+        return self._transition(
             job_id,
+            JobStatus.FAILED,
             "SET #status = :failed, updatedAt = :now, errors = list_append("
             "if_not_exists(errors, :empty), :entry)",
             "#status = :processing AND updatedAt = :seen",
@@ -552,3 +644,34 @@ class JobStore:
         for page in pages:
             for item in page.get("Items", []):
                 yield Job.from_item(item)
+
+    def event_published(self, job_id: str, status: str, now: datetime) -> bool:
+        """Clear the outbox flag once the event of `status` was accepted; False when the flag
+        is gone or names another status (another copy was published, or a redrive finished the
+        job anew and owes its own event)."""
+        return self._update(
+            job_id,
+            "REMOVE #pending SET eventPublishedAt = :now",
+            "attribute_exists(#status) AND #pending = :published",
+            {":now": iso(now), ":published": status},
+            names={"#pending": EVENT_PENDING_ATTRIBUTE},
+        )
+
+    def pending_events(self, updated_before: str) -> Iterator[str]:
+        """Ids of final jobs whose event is still owed, last updated before the given time (the
+        sparse `ByPendingEvent` index, one query per final status, paginated)."""
+        paginator = self._client.get_paginator("query")
+        for status in sorted(FINAL_STATUSES):
+            pages = paginator.paginate(
+                TableName=self._table,
+                IndexName=JOBS_EVENT_INDEX,
+                KeyConditionExpression="#pending = :status AND updatedAt < :before",
+                ExpressionAttributeNames={"#pending": EVENT_PENDING_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":status": {"S": status},
+                    ":before": {"S": updated_before},
+                },
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield item["jobId"]["S"]

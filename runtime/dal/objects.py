@@ -21,6 +21,7 @@ ETag is not an error: the move did not happen and the caller is told so.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CHUNK_BYTES = 1024 * 1024
+CHECKSUM_FIELD = "x-amz-checksum-sha256"
 _UPLOAD_KEY = re.compile(
     re.escape(INCOMING_PREFIX)
     + r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.csv"
@@ -89,9 +91,14 @@ def partition_rows_prefix(job_id: str, partition: int) -> str:
     return f"{split_prefix(job_id)}rows/{partition:06d}/"
 
 
-def partition_rows_key(job_id: str, partition: int, part: int) -> str:
-    """One part's rows of one partition; the zero-padded part index makes key order part order."""
-    return f"{partition_rows_prefix(job_id, partition)}{part:06d}.csv"
+def partition_rows_key(job_id: str, partition: int, part: int, chunk: int = 0) -> str:
+    """One part's rows of one partition, in chunks when a part holds more than its memory budget.
+
+    Key order is line order: the zero-padded part index orders the parts, and a chunk's key is
+    the part's first key with `.{chunk:06d}` appended (a key sorts after its own prefix).
+    """
+    first = f"{partition_rows_prefix(job_id, partition)}{part:06d}.csv"
+    return f"{first}.{chunk:06d}" if chunk else first
 
 
 def partition_summary_key(job_id: str, partition: int) -> str:
@@ -230,12 +237,31 @@ class ObjectStore:
         self._client.delete_object(Bucket=self.bucket, Key=source)
         return True
 
-    def presigned_upload(self, job_id: str, max_bytes: int, ttl_seconds: int) -> dict[str, Any]:
-        """A presigned POST for the job's upload key, capped at `max_bytes`: `url` and `fields`."""
+    def presigned_upload(
+        self, job_id: str, max_bytes: int, ttl_seconds: int, *, sha256: str | None = None
+    ) -> dict[str, Any]:
+        """A presigned POST for the job's upload key, capped at `max_bytes`: `url` and `fields`.
+
+        With `sha256` (hex), the form also carries `x-amz-checksum-sha256` (the digest in
+        base64), which S3's POST Object checks against the bytes it receives, refusing a file
+        that differs before it is stored ("POST Object", Amazon S3 API Reference,
+        https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html). Every form field
+        but a few must have a condition in the signed policy ("POST Policy",
+        https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html), so
+        the policy pins that value too, and a client cannot swap it. The processor checks the
+        digest again whatever S3 did: emulators (moto) ignore POST policies.
+        """
+        conditions: list[Any] = [["content-length-range", 1, max_bytes]]
+        fields: dict[str, str] = {}
+        if sha256:
+            checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+            fields[CHECKSUM_FIELD] = checksum
+            conditions.append({CHECKSUM_FIELD: checksum})
         post: Any = self._client.generate_presigned_post(
             Bucket=self.bucket,
             Key=upload_key(job_id),
-            Conditions=[["content-length-range", 1, max_bytes]],
+            Fields=fields or None,
+            Conditions=conditions,
             ExpiresIn=ttl_seconds,
         )
         return {"url": post["url"], "fields": post["fields"]}

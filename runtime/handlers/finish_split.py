@@ -1,4 +1,5 @@
-"""Last step of the split path (R23), on success or failure: finish the job."""
+"""Last step of the split path (R23), on success or failure: finish the job and publish its
+event (R27)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     metrics.set_default_dimensions(environment=settings.environment)
     logger.append_keys(jobId=event.get("jobId"))
-    result = run_finish(event, settings, clients.s3(), clients.dynamodb())
+    result = run_finish(event, settings, clients.s3(), clients.dynamodb(), clients.events())
     # 1 when this run finished the job, 0 for a repeat.
     metrics.add_metric(
         name="SplitJobsFinished",

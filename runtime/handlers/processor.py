@@ -25,7 +25,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     metrics.set_default_dimensions(environment=settings.environment)
     processor = Processor(
-        settings, clients.s3(), clients.dynamodb(), context, clients.stepfunctions()
+        settings,
+        clients.s3(),
+        clients.dynamodb(),
+        context,
+        clients.stepfunctions(),
+        events=clients.events(),
     )
     refs = created_objects(event)
     # Recorded for every event, test events and repeats included (0 or more objects), so an

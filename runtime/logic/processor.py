@@ -22,6 +22,17 @@ so one execution runs per job and only it may finish the job.
 Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
 would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
 event and, after the last retry, sends it to the failure destination.
+
+Integrity (R28): the object's SHA-256 is computed from the chunks the parse (or the planner)
+reads and recorded on the final job. When the upload declared one, it is checked before any row
+is stored: a different file fails the job `CHECKSUM_MISMATCH`, with nothing stored and no report.
+A declared row count that differs from the file's is a `CONTROL_TOTAL_MISMATCH` error
+(`runtime.logic.integrity`).
+
+Job events (R27): whoever finishes the job publishes its event (`runtime.logic.events`) before
+the file is archived; a publish that fails raises, and the retry, which finds the job final,
+publishes the event the job still owes and archives the file. Any S3 event for a final job does
+the same.
 """
 
 from __future__ import annotations
@@ -43,12 +54,20 @@ from runtime.dal.results_writer import BatchWriter
 from runtime.errors import TimeoutRiskError
 from runtime.logic.csv_rules import CsvFileError, CsvParser, FileReason
 from runtime.logic.dedup import SpillIndex, partitions_for, remove_stale
+from runtime.logic.events import EventPublishError, JobEvents
+from runtime.logic.integrity import (
+    CHECKSUM_MISMATCH,
+    DigestingChunks,
+    checksum_error,
+    control_total,
+)
 from runtime.logic.split.plan import plan_file
 from runtime.observability import logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -65,6 +84,9 @@ class Claim:
     attempt: int
     started: float
     warnings: list[dict[str, Any]]
+    # What POST /upload declared of the file (R28), from the job.
+    expected_sha256: str = ""
+    expected_rows: int | None = None
 
 
 def _extra_columns(parser: CsvParser) -> list[dict[str, Any]]:
@@ -90,6 +112,8 @@ class Processor:
         dynamodb: DynamoDBClient,
         context: LambdaContext | None,
         stepfunctions: SFNClient | None = None,
+        *,
+        events: EventBridgeClient | None = None,
     ) -> None:
         self._settings = settings
         self._sfn = stepfunctions
@@ -97,6 +121,9 @@ class Processor:
         self._dynamodb = dynamodb
         self._context = context
         self._jobs = JobStore(dynamodb, settings.jobs_table)
+        self._events = (
+            JobEvents(events, settings.event_bus_name, self._jobs) if events is not None else None
+        )
         self._objects = objects.ObjectStore(s3, settings.bucket)
         timeout_ms = settings.processor_timeout_seconds * 1000
         # Room to drain the writes in flight, abort the report and record the trail.
@@ -113,6 +140,10 @@ class Processor:
         head = self._objects.head(ref.key)
         if head is None:
             logger.info("object already moved or deleted", extra={"key": ref.key})
+            # A retry after a publish that failed once the file was archived.
+            gone = self._jobs.get(job_id)
+            if gone is not None:
+                self._publish(gone)
             return {"jobId": job_id, "outcome": "gone"}
         etag = head.etag
         if ref.etag and ref.etag != etag:
@@ -125,6 +156,8 @@ class Processor:
             logger.warning("object without a job: quarantined", extra={"quarantineKey": moved})
             return {"jobId": job_id, "outcome": "orphan", "quarantineKey": moved}
         if job.is_final:
+            # A retry or a repeated event: first the event the job may still owe.
+            self._publish(job)
             if job.etag == etag:
                 if not self._objects.archive(job_id, ref.key, etag):
                     logger.info("file of the finished job already moved")
@@ -141,9 +174,20 @@ class Processor:
         if attempt is None:
             logger.info("job taken by another object or finished meanwhile")
             return {"jobId": job_id, "outcome": "not-claimed"}
-        claim = Claim(job_id, ref, etag, attempt, time.monotonic(), earlier_attempts(job.errors))
+        claim = Claim(
+            job_id,
+            ref,
+            etag,
+            attempt,
+            time.monotonic(),
+            earlier_attempts(job.errors),
+            expected_sha256=job.expected_sha256,
+            expected_rows=job.expected_rows,
+        )
         try:
             return self._run(claim, head.size)
+        except EventPublishError:
+            raise  # the job is final; only its event is owed, which the retry publishes
         except Exception as exc:
             code = getattr(exc, "code", None) or type(exc).__name__
             if isinstance(exc, ClientError):
@@ -200,6 +244,17 @@ class Processor:
                 return split
             logger.info("the planner leaves this file to the single pass")
 
+        verified: str | None = None
+        if claim.expected_sha256:
+            # Checked before any row is stored, so one more streamed read of the object; files on
+            # the single pass are below the split threshold, so that read is small.
+            source = self._open(claim)
+            if source is None:
+                return self._fail(claim, _replaced(), None)
+            verified = DigestingChunks(source).finish(self._check_time)
+            if verified != claim.expected_sha256:
+                return self._fail_checksum(claim, verified)
+
         ref = claim.ref
         report = ReportWriter(self._s3, ref.bucket, objects.report_key(claim.job_id))
         writer = BatchWriter(
@@ -212,9 +267,10 @@ class Processor:
         remove_stale(self._settings.spill_dir)
         spill = SpillIndex(self._settings.spill_dir, partitions_for(size, max_keys))
         try:
-            chunks = self._open(claim)
-            if chunks is None:
+            opened = self._open(claim)
+            if opened is None:
                 return self._fail(claim, _replaced(), None)
+            chunks = DigestingChunks(opened)
             parser = CsvParser(
                 chunks,
                 on_reject=report.add,
@@ -225,19 +281,21 @@ class Processor:
             try:
                 for row in parser:
                     writer.add(row)
+                # The first pass read the object up to its end or to a deferred failure.
+                sha256 = verified or chunks.finish(self._check_time)
                 if parser.switched_at is not None:
                     # More distinct keys than the index budget: settle the rest in a second pass.
                     logger.info(
                         "second pass",
                         extra={"line": parser.switched_at, "partitions": spill.partitions},
                     )
-                    chunks = self._open(claim)
-                    if chunks is None:
+                    again = self._open(claim)
+                    if again is None:
                         writer.flush()
                         report.abort()
-                        return self._fail(claim, _replaced(), parser)
+                        return self._fail(claim, _replaced(), parser, sha256)
                     parser = CsvParser(
-                        chunks, on_reject=report.add, on_progress=self._check_time, resume=parser
+                        again, on_reject=report.add, on_progress=self._check_time, resume=parser
                     )
                     for row in parser:
                         writer.add(row)
@@ -254,7 +312,8 @@ class Processor:
                             "were stored",
                         }
                     )
-                return self._fail(claim, error, parser)
+                # The rest of the object is read for its digest only.
+                return self._fail(claim, error, parser, verified or chunks.finish(self._check_time))
             writer.flush()
             self._check_time()
             report_key = report.close()
@@ -276,7 +335,10 @@ class Processor:
             for reason, count in sorted(parser.reasons.items())
         ]
         status = JobStatus.COMPLETED_WITH_ERRORS if parser.rejected else JobStatus.COMPLETED
-        return self._finish(claim, status, parser, errors, report_key)
+        status, errors = control_total(
+            status, errors, expected_rows=claim.expected_rows, total=parser.total
+        )
+        return self._finish(claim, status, parser, errors, report_key, sha256=sha256)
 
     def _split(self, claim: Claim, size: int) -> dict[str, Any] | None:
         """Plan the parts and start the execution; None when the single pass should run."""
@@ -292,6 +354,9 @@ class Processor:
         )
         if plan is None:
             return None
+        if claim.expected_sha256 and plan.sha256 != claim.expected_sha256:
+            # Before any manifest is written or the execution started: nothing is stored.
+            return self._fail_checksum(claim, plan.sha256)
         job_id = claim.job_id
         self._objects.put_json(
             objects.parts_manifest_key(job_id),
@@ -308,6 +373,7 @@ class Processor:
             parts_total=len(plan.parts),
             fatal=plan.fatal,
             now=utc_now(),
+            sha256=plan.sha256,
         ):
             logger.warning("a newer attempt owns the job; this one stops here")
             return {"jobId": job_id, "outcome": "superseded"}
@@ -345,15 +411,36 @@ class Processor:
         """The object's body as chunks, or None when it was replaced or deleted meanwhile."""
         return self._objects.read(claim.ref.key, claim.etag)
 
-    def _fail(self, claim: Claim, error: CsvFileError, parser: CsvParser | None) -> dict[str, Any]:
+    def _fail(
+        self,
+        claim: Claim,
+        error: CsvFileError,
+        parser: CsvParser | None,
+        sha256: str | None = None,
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"code": error.code, "message": error.message}
         if error.line is not None:
             entry["line"] = error.line
         if parser is not None:
             claim.warnings.extend(_extra_columns(parser))
-        outcome = self._finish(claim, JobStatus.FAILED, parser, [entry], None)
+        outcome = self._finish(claim, JobStatus.FAILED, parser, [entry], None, sha256=sha256)
         outcome["reason"] = error.code
         return outcome
+
+    def _fail_checksum(self, claim: Claim, actual: str) -> dict[str, Any]:
+        """Not the file the sender declared: FAILED, no row stored, no report (R28)."""
+        logger.warning("checksum mismatch", extra={"sha256": actual})
+        entry = checksum_error(claim.expected_sha256, actual)
+        outcome = self._finish(claim, JobStatus.FAILED, None, [entry], None, sha256=actual)
+        outcome["reason"] = CHECKSUM_MISMATCH
+        return outcome
+
+    def _publish(self, job: Job) -> None:
+        if not job.event_pending:
+            return
+        if self._events is None:
+            raise RuntimeError("the processor was built without an EventBridge client")
+        self._events.publish(job)
 
     def _finish(
         self,
@@ -362,6 +449,8 @@ class Processor:
         parser: CsvParser | None,
         errors: list[dict[str, Any]],
         report_key: str | None,
+        *,
+        sha256: str | None = None,
     ) -> dict[str, Any]:
         rows = self._rows(parser)
         finished = self._jobs.finish(
@@ -374,10 +463,12 @@ class Processor:
             warnings=claim.warnings,
             report_key=report_key,
             now=utc_now(),
+            sha256=sha256,
         )
-        if not finished:
+        if finished is None:
             logger.warning("a newer attempt owns the job; this one stops here")
             return {"jobId": claim.job_id, "outcome": "superseded"}
+        self._publish(finished)
         if (not errors or errors[0]["code"] != "OBJECT_REPLACED") and not self._objects.archive(
             claim.job_id, claim.ref.key, claim.etag
         ):

@@ -1,4 +1,4 @@
-"""`GET /status/{jobId}`: the job's state, row counts, errors, warnings and report link.
+"""`GET /status/{jobId}`: the job's state, row counts, errors, warnings, digests and report link.
 
 Only the job's owner sees it (R25): for anyone else the answer is the very `JOB_NOT_FOUND` of an
 unknown id, after the same single read, so the answer does not reveal that the job exists.
@@ -52,6 +52,13 @@ def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
             "partsDone": job.parts_done,
             "rowsProcessed": job.rows_processed,
         }
+    # R28: the file's digest once a pass computed it, and what the upload declared.
+    if job.sha256:
+        body["sha256"] = job.sha256
+    if job.expected_sha256:
+        body["expectedSha256"] = job.expected_sha256
+    if job.expected_rows is not None:
+        body["expectedRows"] = job.expected_rows
     if report_url:
         body["reportUrl"] = report_url
     return body

@@ -21,6 +21,14 @@
 Every change is conditional on the state the sweeper read, so a job that moved meanwhile is left
 alone.
 
+Job events (R27): each job the sweeper makes final (EXPIRED, FAILED) publishes its event, and
+every run also publishes the events that final jobs still owe (`eventPending`, found through the
+`ByPendingEvent` index) once they are older than `EVENT_PUBLISH_GRACE_SECONDS`: the function that
+finished such a job, and all its retries, failed to publish, so this is what makes delivery
+never-zero. A publish that fails does not stop the sweep: the other jobs are handled, then the
+run raises (`EventPublishError`), so the failure shows as the sweeper's error and the next run
+tries again.
+
 This module must stay light: it imports neither the processor nor the CSV parser, the duplicate
 index or the results writer (the sweeper's cold start; a test checks it).
 """
@@ -36,6 +44,7 @@ from botocore.exceptions import ClientError
 from runtime.contract import JobStatus
 from runtime.dal.jobs import Job, iso
 from runtime.dal.objects import ObjectRef, upload_key
+from runtime.logic.events import EventPublishError
 from runtime.logic.notifications import redrive_event
 from runtime.observability import logger
 
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 
     from runtime.dal.jobs import JobStore
     from runtime.dal.objects import ObjectStore
+    from runtime.logic.events import JobEvents
     from runtime.settings import Settings
 
 UPLOAD_GRACE = timedelta(minutes=5)
@@ -57,16 +67,35 @@ class Sweeper:
         jobs: JobStore,
         objects: ObjectStore,
         lambda_client: LambdaClient,
+        events: JobEvents,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
         self._objects = objects
         self._lambda = lambda_client
+        self._events = events
+        self._unpublished: list[str] = []
         # How long Lambda may take with one event: every attempt, each up to the timeout.
         self._attempts_window = timedelta(
             seconds=settings.processor_timeout_seconds * (settings.processor_max_retries + 1)
         )
-        self.summary = {"expired": 0, "redriven": 0, "failed": 0, "quarantined": 0}
+        self.summary = {
+            "expired": 0,
+            "redriven": 0,
+            "failed": 0,
+            "quarantined": 0,
+            "eventsPublished": 0,
+            "eventsFailed": 0,
+        }
+
+    def _publish(self, job: Job) -> None:
+        """Publish the job's owed event; a failure is counted and the sweep goes on."""
+        try:
+            if self._events.publish(job):
+                self.summary["eventsPublished"] += 1
+        except EventPublishError:
+            self.summary["eventsFailed"] += 1
+            self._unpublished.append(job.job_id)
 
     def _redrive(self, job: Job, key: str, etag: str) -> None:
         event = redrive_event(ObjectRef(self._objects.bucket, key, etag))
@@ -90,9 +119,11 @@ class Sweeper:
             key = upload_key(job.job_id)
             head = self._objects.head(key)
             if head is None:
-                if self._jobs.expire(job.job_id, now):
+                expired = self._jobs.expire(job.job_id, now)
+                if expired is not None:
                     self.summary["expired"] += 1
                     logger.info("job expired", extra={"jobId": job.job_id})
+                    self._publish(expired)
                 continue
             # The file arrived but its notification did not (or its re-drive has not run yet).
             if job.upload_redriven_at and job.upload_redriven_at > iso(now - self._attempts_window):
@@ -105,7 +136,8 @@ class Sweeper:
 
     def _fail_unprocessed_upload(self, job: Job, key: str, etag: str, now: datetime) -> None:
         message = f"the file arrived but was not processed after {job.upload_redrives} re-drive(s)"
-        if not self._jobs.fail_pending(job.job_id, "UPLOAD_NOT_PROCESSED", message, now):
+        failed = self._jobs.fail_pending(job.job_id, "UPLOAD_NOT_PROCESSED", message, now)
+        if failed is None:
             return
         self.summary["failed"] += 1
         logger.warning("pending job with a file failed", extra={"jobId": job.job_id})
@@ -119,6 +151,9 @@ class Sweeper:
                 now,
                 details={"key": moved},
             )
+            # The event says where the file went.
+            failed = self._jobs.get(job.job_id) or failed
+        self._publish(failed)
 
     def settle_stuck(self, now: datetime) -> None:
         cutoff = iso(now - self._attempts_window)
@@ -137,10 +172,14 @@ class Sweeper:
             message = f"processing did not finish after {job.attempt} attempt(s)"
             if last:
                 message += f"; last error: {last}"
-            if self._jobs.fail_stuck(job.job_id, job.updated_at, "PROCESSING_STUCK", message, now):
+            failed = self._jobs.fail_stuck(
+                job.job_id, job.updated_at, "PROCESSING_STUCK", message, now
+            )
+            if failed is not None:
                 self.summary["failed"] += 1
                 logger.warning("stuck job failed", extra={"jobId": job.job_id})
                 self._archive(job)
+                self._publish(failed)
 
     def _settle_split(self, job: Job, now: datetime) -> None:
         """A split job is finished by its execution; only one that outlived it is failed."""
@@ -151,10 +190,12 @@ class Sweeper:
             f"the split execution of attempt {job.split_attempt} ended without finishing the job "
             f"({job.parts_done} of {job.parts_total} part(s) parsed)"
         )
-        if self._jobs.fail_stuck(job.job_id, job.updated_at, "PROCESSING_STUCK", message, now):
+        failed = self._jobs.fail_stuck(job.job_id, job.updated_at, "PROCESSING_STUCK", message, now)
+        if failed is not None:
             self.summary["failed"] += 1
             logger.warning("split job outlived its execution", extra={"jobId": job.job_id})
             self._archive(job)
+            self._publish(failed)
 
     def _archive(self, job: Job) -> None:
         """Move the file of a job failed as stuck out of incoming/, as the processor does."""
@@ -167,7 +208,22 @@ class Sweeper:
             # cannot be moved must not stop the sweep of the others.
             logger.exception("file of the failed job not archived", extra={"jobId": job.job_id})
 
+    def publish_owed(self, now: datetime) -> None:
+        """Publish the events that final jobs still owe after the grace period."""
+        cutoff = iso(now - timedelta(seconds=self._settings.event_publish_grace_seconds))
+        for job_id in self._jobs.pending_events(cutoff):
+            job = self._jobs.get(job_id)
+            if job is not None and job.updated_at < cutoff:
+                self._publish(job)
+
     def run(self, now: datetime) -> dict[str, int]:
+        """One sweep; raises `EventPublishError` at the end when an event could not be sent."""
         self.expire_uploads(now)
         self.settle_stuck(now)
+        self.publish_owed(now)
+        if self._unpublished:
+            raise EventPublishError(
+                f"{len(self._unpublished)} job event(s) not published: "
+                + ", ".join(self._unpublished[:20])
+            )
         return self.summary

@@ -6,11 +6,17 @@ not JSON, nested too deep for the parser) is a 400 `BAD_REQUEST_BODY`, the code 
 own response type gives a body that fails its model. A declared `contentLength` above the cap is
 a 400 (`FILE_TOO_LARGE`): the request is well-formed but describes a file the pipeline refuses,
 and 400 is also what API Gateway's body model answers for the same case.
+
+What the sender may declare of its file (R28), each optional: `sha256`, 64 hex digits (stored
+lowercase as the job's `expectedSha256`; the presigned POST then also makes S3 check it), and
+`expectedRows`, the data rows it counted (a JSON integer >= 0: a boolean, a float or a string is
+refused, as the body model refuses them). A bad value is a 400 naming the field.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,11 +33,39 @@ if TYPE_CHECKING:
 
 MAX_FILE_NAME = 255
 BAD_BODY = "BAD_REQUEST_BODY"
+# The largest integer every JSON parser keeps exact; far above the rows of a 5 GiB file, and
+# within what DynamoDB stores as a number.
+MAX_EXPECTED_ROWS = 2**53 - 1
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}").fullmatch
 
 
 @dataclass(frozen=True, slots=True)
 class UploadRequest:
     file_name: str
+    sha256: str | None = None
+    """Lowercase hex, when declared."""
+    expected_rows: int | None = None
+
+
+def _declared_sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256(value):
+        raise BadRequestError(
+            "sha256 must be the file's SHA-256 as 64 hexadecimal digits", code="INVALID_SHA256"
+        )
+    return value.lower()
+
+
+def _declared_rows(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXPECTED_ROWS:
+        raise BadRequestError(
+            f"expectedRows must be an integer from 0 to {MAX_EXPECTED_ROWS}",
+            code="INVALID_EXPECTED_ROWS",
+        )
+    return value
 
 
 def parse_request(body: str | None, max_bytes: int) -> UploadRequest:
@@ -67,7 +101,11 @@ def parse_request(body: str | None, max_bytes: int) -> UploadRequest:
                 f"contentLength {length} is over the {max_bytes}-byte limit",
                 code="FILE_TOO_LARGE",
             )
-    return UploadRequest(file_name)
+    return UploadRequest(
+        file_name,
+        sha256=_declared_sha256(data.get("sha256")),
+        expected_rows=_declared_rows(data.get("expectedRows")),
+    )
 
 
 def start_upload(
@@ -91,8 +129,10 @@ def start_upload(
         ttl,
         owner=caller.owner,
         owner_caller=caller.caller,
+        expected_sha256=request.sha256,
+        expected_rows=request.expected_rows,
     )
     upload = objects.presigned_upload(
-        job_id, settings.max_upload_bytes, settings.upload_url_ttl_seconds
+        job_id, settings.max_upload_bytes, settings.upload_url_ttl_seconds, sha256=request.sha256
     )
     return {"jobId": job_id, "upload": upload, "expiresAt": iso(expires_at)}

@@ -29,6 +29,7 @@ def test_every_model_is_a_valid_draft4_schema(name: str) -> None:
         {"fileName": "trades.csv", "fileType": "csv"},
         {"fileName": "t", "fileType": "csv", "contentLength": 1},
         {"fileName": "x" * 255, "fileType": "csv"},
+        {"fileName": "t", "fileType": "csv", "sha256": "aB" * 32, "expectedRows": 0},
     ],
 )
 def test_r4_upload_request_accepts_contract_bodies(body: dict[str, Any]) -> None:
@@ -46,6 +47,12 @@ def test_r4_upload_request_accepts_contract_bodies(body: dict[str, Any]) -> None
         {"fileName": "trades.csv", "fileType": "csv", "contentLength": 0},
         {"fileName": "trades.csv", "fileType": "csv", "contentLength": 1.5},
         {"fileName": "trades.csv", "fileType": "csv", "extra": 1},
+        {"fileName": "trades.csv", "fileType": "csv", "sha256": "a" * 63},
+        {"fileName": "trades.csv", "fileType": "csv", "sha256": "a" * 64 + "\n"},
+        {"fileName": "trades.csv", "fileType": "csv", "sha256": "z" * 64},
+        {"fileName": "trades.csv", "fileType": "csv", "expectedRows": -1},
+        {"fileName": "trades.csv", "fileType": "csv", "expectedRows": 1.5},
+        {"fileName": "trades.csv", "fileType": "csv", "expectedRows": "3"},
     ],
 )
 def test_r4_fails_upload_request_validation_for_bad_bodies(body: dict[str, Any]) -> None:
@@ -68,3 +75,22 @@ def test_status_response_lists_every_job_status() -> None:
         "FAILED",
         "EXPIRED",
     ]
+
+
+def test_r28_status_response_carries_the_digests_and_the_declared_count() -> None:
+    # Given a finished job's answer with the integrity fields / Then the model accepts it
+    body = {
+        "jobId": "j",
+        "status": "COMPLETED",
+        "fileName": "t.csv",
+        "createdAt": "c",
+        "updatedAt": "u",
+        "rows": {"total": 1, "accepted": 1, "rejected": 0, "duplicates": 0},
+        "errors": [],
+        "sha256": "a" * 64,
+        "expectedSha256": "a" * 64,
+        "expectedRows": 1,
+    }
+    assert Draft4Validator(STATUS_RESPONSE).is_valid(body)
+    assert not Draft4Validator(STATUS_RESPONSE).is_valid({**body, "expectedRows": -1})
+    assert {"sha256", "expectedSha256", "expectedRows"} <= set(STATUS_RESPONSE["properties"])

@@ -265,18 +265,20 @@ def test_r26_vpc_has_gateway_and_interface_endpoints_and_no_route_out(
         json.dumps(e["Properties"]["ServiceName"]): e["Properties"].get("VpcEndpointType")
         for e in endpoints
     }
-    # Then S3 and DynamoDB are gateway endpoints; Lambda and X-Ray the only interface ones
+    # Then S3 and DynamoDB are gateway endpoints; Lambda, X-Ray, EventBridge (the job events,
+    # R27) and Step Functions (a split file's execution, R23) the only interface ones
+    names = ("s3", "dynamodb", "lambda", "xray", "events", "states")
     kinds = {
-        name: kind
-        for service, kind in services.items()
-        for name in ("s3", "dynamodb", "lambda", "xray")
-        if f".{name}" in service
+        name: kind for service, kind in services.items() for name in names if f'.{name}"' in service
     }
+    assert len(services) == len(names)
     assert kinds == {
         "s3": "Gateway",
         "dynamodb": "Gateway",
         "lambda": "Interface",
         "xray": "Interface",
+        "events": "Interface",
+        "states": "Interface",
     }
     # And the interface endpoints take HTTPS from the functions only, with private DNS
     group = logical_id(regulated, "AWS::EC2::SecurityGroup", "FunctionSecurityGroup")
@@ -528,7 +530,7 @@ def test_r26_an_existing_web_acl_is_associated_and_none_is_created(variants: Syn
 def test_r26_functions_run_in_the_existing_vpcs_subnets(variants: Synthesized) -> None:
     # Given an imported VPC with isolated subnets, and one with private subnets only
     for name, subnets, endpoints in (
-        ("Own", ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], 4),
+        ("Own", ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"], 6),
         ("Imported", ["subnet-0bbbbbbbbbbbbbbb1"], 0),
     ):
         template = variants.template(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 import tomllib
 from pathlib import Path
 
@@ -112,3 +113,35 @@ def test_the_wheel_ships_the_library_but_not_the_app() -> None:
     ]
     assert "financial_pipeline" in packages
     assert not any(p.split(".")[0] == "infra" for p in packages)
+
+
+# What the fpipe client may import: it ships in the wheel's `cli` extra (requests and
+# botocore) and never with the Lambda code, the local run or the construct library.
+_FPIPE_THIRD_PARTY = {"requests", "botocore", "mypy_boto3_sqs"}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_fpipe_imports_only_the_standard_library_and_its_extra() -> None:
+    # Given every import of the fpipe package (its own modules aside)
+    imported = {
+        name
+        for path in (REPO / "fpipe").rglob("*.py")
+        for name in _top_level_imports(path)
+        if name not in ("fpipe", "__future__")
+    }
+    # Then each is the standard library or a dependency of the `cli` extra: in particular the
+    # row count of `fpipe upload` is fpipe's own, not the runtime's parser
+    outside = sorted(
+        name for name in imported - _FPIPE_THIRD_PARTY if name not in sys.stdlib_module_names
+    )
+    assert outside == []
+    assert {"runtime", "local", "financial_pipeline", "boto3"}.isdisjoint(imported)

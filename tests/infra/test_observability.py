@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from financial_pipeline.contract import (
+    JOBS_EVENT_INDEX,
+    METRIC_EVENTS_FAILED,
+    METRIC_EVENTS_PUBLISHED,
+    Env,
+)
 
 from .conftest import logical_id, resources, stack_name
 
@@ -116,10 +125,11 @@ def test_every_alarm_notifies_the_encrypted_topic(prod: Template) -> None:
     # Given the alarm topic
     topic = logical_id(prod, "AWS::SNS::Topic", "AlarmTopic")
     key = logical_id(prod, "AWS::KMS::Key", "TopicKey")
-    # Then all 18 alarms (14, plus 3 error rates and the execution alarm of the large-file
-    # path) act on it, and it is encrypted with a rotating key CloudWatch may use
+    # Then all 21 alarms (14, plus 3 error rates and the execution alarm of the large-file
+    # path, the job-event index's 2 throttle alarms and the failed-publish alarm) act on it,
+    # and it is encrypted with a rotating key CloudWatch may use
     alarms = resources(prod, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 18
+    assert len(alarms) == 21
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic}]
@@ -197,3 +207,88 @@ def test_r21_processor_duration_alarm_guards_the_30_second_objective(prod: Templ
     assert alarm["ExtendedStatistic"] == "p99"
     assert alarm["Threshold"] == 30_000
     assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 2)
+
+
+def _dashboard_widgets(template: Template) -> list[dict[str, Any]]:
+    """The dashboard's widgets, with every intrinsic reference in the body blanked out."""
+    (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(p if isinstance(p, str) else "" for p in parts))
+    widgets: list[dict[str, Any]] = body["widgets"]
+    return widgets
+
+
+def _emitted_metric(template: Template, function: str, name: str) -> tuple[str, set[str], dict]:
+    """What Powertools emits for ``name`` in ``function``'s environment, as the handlers set it
+    up (service and namespace from the variables, the ``environment`` default dimension):
+    namespace, dimension names and the EMF document."""
+    function_id = logical_id(template, "AWS::Lambda::Function", f"{function}Function")
+    variables = resources(template, "AWS::Lambda::Function")[function_id]["Properties"][
+        "Environment"
+    ]["Variables"]
+    emitter = EphemeralMetrics(
+        service=variables["POWERTOOLS_SERVICE_NAME"],
+        namespace=variables["POWERTOOLS_METRICS_NAMESPACE"],
+    )
+    emitter.set_default_dimensions(environment=variables[Env.ENVIRONMENT])
+    emitter.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    document = emitter.serialize_metric_set()
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    (dimensions,) = directive["Dimensions"]
+    return directive["Namespace"], set(dimensions), document
+
+
+def test_r27_failed_publish_alarm_reads_the_metric_the_functions_emit(prod: Template) -> None:
+    # Given the alarm on failed job-event publishes
+    alarm = _alarm(prod, "JobEventsFailed")
+    topic = logical_id(prod, "AWS::SNS::Topic", "AlarmTopic")
+    # Then it fires on the first failed publish in 5 minutes and notifies the topic
+    assert alarm["MetricName"] == METRIC_EVENTS_FAILED
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["Period"] == 300
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    # And it names exactly the namespace and dimensions each publisher's metric carries: a
+    # metric is the set of all its dimensions, so one missing or extra would read nothing
+    for function in ("Processor", "FinishSplit", "Sweeper"):
+        namespace, dimension_names, document = _emitted_metric(prod, function, METRIC_EVENTS_FAILED)
+        assert alarm["Namespace"] == namespace
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            name: document[name] for name in dimension_names
+        }
+
+
+def test_r27_dashboard_graphs_events_published_and_failed(prod: Template) -> None:
+    # Given the dashboard's job-events graph
+    (widget,) = [
+        w for w in _dashboard_widgets(prod) if w["properties"].get("title") == ("Job events (R27)")
+    ]
+    # Then it sums both metrics with the publishers' namespace and dimensions
+    namespace, dimension_names, document = _emitted_metric(
+        prod, "Processor", METRIC_EVENTS_PUBLISHED
+    )
+    dimensions = sorted(dimension_names)
+    expected = [
+        [
+            namespace,
+            name,
+            *(x for d in dimensions for x in (d, document[d])),
+            {"label": label, "stat": "Sum"},
+        ]
+        for name, label in (
+            (METRIC_EVENTS_PUBLISHED, "Job events published"),
+            (METRIC_EVENTS_FAILED, "Job events failed"),
+        )
+    ]
+    assert widget["properties"]["metrics"] == expected
+
+
+def test_r18_job_event_index_throttles_alarm_too(prod: Template) -> None:
+    # Given the outbox index the sweeper queries / Then its read and write throttles alarm
+    for kind in ("Read", "Write"):
+        alarm = _alarm(prod, f"JobsEventIndex{kind}Throttles")
+        assert alarm["MetricName"] == f"{kind}ThrottleEvents"
+        assert {"Name": "GlobalSecondaryIndexName", "Value": JOBS_EVENT_INDEX} in alarm[
+            "Dimensions"
+        ]

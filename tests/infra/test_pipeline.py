@@ -51,7 +51,7 @@ def test_r20_two_pipelines_in_one_stack_synthesize_with_distinct_names(
     ]
 
     # Then every name is distinct and says which pipeline it belongs to
-    assert len(alarms) == 36 and len(set(alarms)) == 36
+    assert len(alarms) == 42 and len(set(alarms)) == 42
     assert sorted(dashboards) == ["Shared-Quotes", "Shared-Trades"]
     assert sorted(apis) == ["Shared-Quotes-api", "Shared-Trades-api"]
     machines = [

@@ -176,7 +176,7 @@ def test_r11_results_table_keys_billing_pitr_and_contributor_insights(prod: Temp
     )
 
 
-def test_jobs_table_has_ttl_pitr_and_keys_only_by_status_index(prod: Template) -> None:
+def test_jobs_table_has_ttl_pitr_and_keys_only_indexes(prod: Template) -> None:
     # Given the prod stack / Then the jobs table matches the contract in ARCHITECTURE.md
     prod.has_resource_properties(
         "AWS::DynamoDB::GlobalTable",
@@ -193,7 +193,16 @@ def test_jobs_table_has_ttl_pitr_and_keys_only_by_status_index(prod: Template) -
                     ],
                     # keys only: the sweeper re-reads each job it finds
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
+                },
+                {
+                    # R27: final jobs whose event is still owed (test_job_events.py)
+                    "IndexName": "ByPendingEvent",
+                    "KeySchema": [
+                        {"AttributeName": "eventPending", "KeyType": "HASH"},
+                        {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
             "Replicas": [
                 Match.object_like(

@@ -25,6 +25,9 @@ def _upload_function(pipeline: LocalPipeline) -> str:
     return pipeline.lambdas.by_handler(handler("upload")).logical_id
 
 
+_UPLOAD = {"fileName": "a.csv", "fileType": "csv"}
+
+
 def _assert_gateway_error(response: Any, status: int, code: str) -> str:
     assert response.status_code == status, response.text
     body = response.json()
@@ -41,6 +44,16 @@ def _assert_gateway_error(response: Any, status: int, code: str) -> str:
         pytest.param({"fileType": "csv"}, id="missing-fileName"),
         pytest.param({"fileName": "a.csv", "fileType": "xlsx"}, id="wrong-fileType"),
         pytest.param({"fileName": "a.csv", "fileType": "csv", "extra": 1}, id="extra-field"),
+        # R28: a digest is 64 hex digits, a row count a non-negative integer
+        pytest.param({**_UPLOAD, "sha256": "a" * 63}, id="sha256-63-digits"),
+        pytest.param({**_UPLOAD, "sha256": "a" * 65}, id="sha256-65-digits"),
+        pytest.param({**_UPLOAD, "sha256": "g" * 64}, id="sha256-not-hex"),
+        pytest.param({**_UPLOAD, "sha256": "a" * 64 + "\n"}, id="sha256-trailing-newline"),
+        pytest.param({**_UPLOAD, "sha256": 7}, id="sha256-not-a-string"),
+        pytest.param({**_UPLOAD, "expectedRows": -1}, id="expectedRows-negative"),
+        pytest.param({**_UPLOAD, "expectedRows": 1.5}, id="expectedRows-fraction"),
+        pytest.param({**_UPLOAD, "expectedRows": "3"}, id="expectedRows-string"),
+        pytest.param({**_UPLOAD, "expectedRows": None}, id="expectedRows-null"),
     ],
 )
 def test_fails_r4_r5_invalid_upload_body_is_rejected_by_the_gateway_before_the_handler(
@@ -58,6 +71,27 @@ def test_fails_r4_r5_invalid_upload_body_is_rejected_by_the_gateway_before_the_h
     # correlation id, and the handler never ran
     _assert_gateway_error(response, 400, "BAD_REQUEST_BODY")
     assert pipeline.lambdas.invocations[function] == before
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param({"sha256": "0123456789abcdefABCDEF" + "0" * 42}, id="sha256-mixed-case"),
+        pytest.param({"expectedRows": 0}, id="expectedRows-zero"),
+        pytest.param({"sha256": "f" * 64, "expectedRows": 10**12}, id="both"),
+    ],
+)
+def test_r28_declared_digest_and_row_count_pass_the_gateway(
+    api: Api, declared: dict[str, Any]
+) -> None:
+    # When an upload declares what the contract allows / Then the job is created with it
+    response = api.post("/upload", json={**_UPLOAD, **declared})
+    assert response.status_code == 201, response.text
+    job = api.get(f"/status/{response.json()['jobId']}").json()
+    if "sha256" in declared:
+        assert job["expectedSha256"] == declared["sha256"].lower()
+    if "expectedRows" in declared:
+        assert job["expectedRows"] == declared["expectedRows"]
 
 
 def test_fails_r4_body_that_is_not_json_is_rejected_before_the_handler(

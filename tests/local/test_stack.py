@@ -26,7 +26,7 @@ def _resource_id(template: dict[str, Any], type_: str, contains: str) -> str:
     return found
 
 
-def test_r11_tables_have_the_template_keys_and_index_and_say_ttl_is_not_emulated(
+def test_r11_tables_have_the_template_keys_and_indexes_and_say_ttl_is_not_emulated(
     pipeline: LocalPipeline, dev_template: dict[str, Any]
 ) -> None:
     # Given the dev template's two tables
@@ -46,9 +46,17 @@ def test_r11_tables_have_the_template_keys_and_index_and_say_ttl_is_not_emulated
         {"AttributeName": "timestamp", "KeyType": "RANGE"},
     ]
     assert jobs["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
-    (index,) = jobs["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "ByStatus"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "updatedAt"]
+    indexes = {
+        index["IndexName"]: (
+            [k["AttributeName"] for k in index["KeySchema"]],
+            index["Projection"]["ProjectionType"],
+        )
+        for index in jobs["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "ByStatus": (["status", "updatedAt"], "KEYS_ONLY"),
+        "ByPendingEvent": (["eventPending", "updatedAt"], "KEYS_ONLY"),
+    }
     # And the template's TTL is not claimed by dynalite, which has none (the banner says so)
     jobs_props = dev_template["Resources"][jobs_id]["Properties"]
     assert jobs_props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}

@@ -4,6 +4,7 @@ the synthesized template."""
 
 from __future__ import annotations
 
+from events_support import job_events, put_events_faults
 from runtime_support import aws_endpoint, local_aws, pipeline, symbol
 
-__all__ = ["aws_endpoint", "local_aws", "pipeline", "symbol"]
+__all__ = ["aws_endpoint", "job_events", "local_aws", "pipeline", "put_events_faults", "symbol"]

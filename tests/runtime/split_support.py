@@ -49,10 +49,12 @@ def settings_for(*, split: bool, part_bytes: int = 4096, max_keys: int | None = 
     return Settings({**environ, **EXTRA_ENVIRONMENT})
 
 
-def new_job(s3: Any, dynamodb: Any, data: bytes) -> tuple[str, objects.ObjectRef]:
+def new_job(s3: Any, dynamodb: Any, data: bytes, **declared: Any) -> tuple[str, objects.ObjectRef]:
+    """A PENDING_UPLOAD job with its file uploaded; `declared` are `JobStore.create`'s
+    `expected_sha256` / `expected_rows` (R28)."""
     job_id = str(uuid.uuid4())
     now = utc_now()
-    JobStore(dynamodb, JOBS_TABLE).create(job_id, "t.csv", now, now, 0)
+    JobStore(dynamodb, JOBS_TABLE).create(job_id, "t.csv", now, now, 0, **declared)
     key = objects.upload_key(job_id)
     etag = s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
     return job_id, objects.ObjectRef(BUCKET, key, etag)
@@ -84,8 +86,19 @@ def run_partitions(settings: Settings, s3: Any, dynamodb: Any, job_input: dict[s
 def finish(
     settings: Settings, s3: Any, dynamodb: Any, job_input: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
+    from runtime import clients
+
     event = {k: job_input[k] for k in ("jobId", "bucket", "key", "etag", "attempt")}
-    return run_finish({**event, "outcome": "SUCCEEDED", **extra}, settings, s3, dynamodb)
+    return run_finish(
+        {**event, "outcome": "SUCCEEDED", **extra}, settings, s3, dynamodb, clients.events()
+    )
+
+
+def processor(settings: Settings, s3: Any, dynamodb: Any, recorder: Recorder | None = None) -> Any:
+    """The processor as its handler builds it, with `recorder` for Step Functions."""
+    from runtime import clients
+
+    return Processor(settings, s3, dynamodb, None, recorder, events=clients.events())  # type: ignore[arg-type]
 
 
 def run_split(
@@ -96,12 +109,13 @@ def run_split(
     part_bytes: int,
     max_keys: int | None = None,
     reverse: bool = False,
+    **declared: Any,
 ) -> tuple[str, dict[str, Any]]:
     """The whole split path for `data`; (jobId, the processor's answer)."""
     settings = settings_for(split=True, part_bytes=part_bytes, max_keys=max_keys)
     recorder = Recorder()
-    job_id, ref = new_job(s3, dynamodb, data)
-    answer = Processor(settings, s3, dynamodb, None, recorder).handle(ref)  # type: ignore[arg-type]
+    job_id, ref = new_job(s3, dynamodb, data, **declared)
+    answer = processor(settings, s3, dynamodb, recorder).handle(ref)
     if answer["outcome"] != "split":
         return job_id, answer
     job_input = execution_input(recorder, job_id)
@@ -113,10 +127,10 @@ def run_split(
     return job_id, {**answer, "parts_total": parts}
 
 
-def run_single(s3: Any, dynamodb: Any, data: bytes) -> str:
+def run_single(s3: Any, dynamodb: Any, data: bytes, **declared: Any) -> str:
     settings = settings_for(split=False)
-    job_id, ref = new_job(s3, dynamodb, data)
-    Processor(settings, s3, dynamodb, None).handle(ref)
+    job_id, ref = new_job(s3, dynamodb, data, **declared)
+    processor(settings, s3, dynamodb).handle(ref)
     return job_id
 
 
@@ -134,6 +148,7 @@ def outcome(s3: Any, dynamodb: Any, job_id: str, symbols: list[str]) -> dict[str
         "warnings": job.warnings,
         "report": report,
         "items": stored(dynamodb, symbols),
+        "sha256": job.sha256,
     }
 
 

@@ -1,11 +1,13 @@
 """R23: whatever the split, the split path's outcome is the single pass's (stored items, counts,
-report bytes, status, errors, warnings), for generated files with quoted fields across part
-boundaries, CRLF, a BOM, duplicates and conflicts far apart, bad rows and an optional fatal line.
+report bytes, status, errors, warnings, and R28's sha256 of the file), for generated files with
+quoted fields across part boundaries, CRLF, a BOM, duplicates and conflicts far apart, bad rows
+and an optional fatal line.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 
@@ -106,8 +108,10 @@ def test_r23_splitting_into_parts_gives_exactly_the_single_pass_result(
     split = outcome(s3, dynamodb, job_id, symbols)
     delete_items(dynamodb, split["items"])
 
-    # Then everything a client sees is the same, and no intermediate object is left
+    # Then everything a client sees is the same (R28: the digest of the whole file too), and no
+    # intermediate object is left
     assert split == single, answer
+    assert single["sha256"] == hashlib.sha256(data).hexdigest()
     if answer["outcome"] == "split":
         assert not s3.list_objects_v2(Bucket=_bucket(), Prefix=split_prefix(job_id)).get("Contents")
 

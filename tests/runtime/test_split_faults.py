@@ -24,7 +24,6 @@ from split_support import (
 
 from runtime.dal import objects
 from runtime.dal.jobs import JobStore
-from runtime.logic.processor import Processor
 from runtime.logic.split.steps import run_part
 
 
@@ -54,7 +53,7 @@ def _start(aws, data, part_bytes=300):
     settings = settings_for(split=True, part_bytes=part_bytes, max_keys=40)
     recorder = Recorder()
     job_id, ref = new_job(s3, dynamodb, data)
-    answer = Processor(settings, s3, dynamodb, None, recorder).handle(ref)
+    answer = split_support.processor(settings, s3, dynamodb, recorder).handle(ref)
     assert answer["outcome"] == "split"
     return settings, recorder, job_id, ref, execution_input(recorder, job_id)
 
@@ -147,7 +146,7 @@ def test_r23_the_same_s3_event_twice_starts_one_execution_and_claims_once(aws, s
     before = JobStore(dynamodb, JOBS_TABLE).get(job_id)
 
     # When the same event arrives again
-    again = Processor(settings, s3, dynamodb, None, recorder).handle(ref)
+    again = split_support.processor(settings, s3, dynamodb, recorder).handle(ref)
 
     # Then the one execution stands (the repeated StartExecution is answered "already exists")
     after = JobStore(dynamodb, JOBS_TABLE).get(job_id)

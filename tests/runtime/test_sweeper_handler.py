@@ -15,6 +15,7 @@ from runtime import clients
 from runtime.dal.jobs import JobStore, utc_now
 from runtime.dal.objects import ObjectStore, processed_key, quarantine_key, upload_key
 from runtime.handlers import processor, sweeper
+from runtime.logic.events import JobEvents
 from runtime.logic.notifications import created_objects
 from runtime.logic.sweeper import MAX_UPLOAD_REDRIVES, Sweeper
 from runtime.settings import get_settings
@@ -47,6 +48,7 @@ def _sweep_at(pipeline, now) -> dict[str, int]:
         _store(pipeline),
         ObjectStore(pipeline.s3, settings.bucket),
         clients.lambda_(),
+        JobEvents(clients.events(), settings.event_bus_name, _store(pipeline)),
     ).run(now)
 
 
@@ -111,7 +113,7 @@ def test_fails_lost_notification_and_a_slow_redrive_still_complete_the_job(
 
 
 def test_fails_pending_upload_never_started_by_its_redrives_is_failed_and_quarantined(
-    pipeline, invocations
+    pipeline, invocations, job_events
 ):
     # Given an old pending job whose file is there, and re-drives that never run
     job_id = _old_job(pipeline, 30)
@@ -132,6 +134,10 @@ def test_fails_pending_upload_never_started_by_its_redrives_is_failed_and_quaran
     assert [(w["code"], w["key"]) for w in status["warnings"]] == [("FILE_QUARANTINED", moved)]
     assert pipeline.exists(moved)
     assert not pipeline.exists(key)
+    # And its one event (R27) says so, quarantine warning included
+    [event] = job_events.events(job_id)
+    assert event["detail-type"] == "Job Failed"
+    assert event["detail"]["warnings"] == status["warnings"]
     # And a re-drive delivered after all finds nothing to do and deletes nothing
     outcome = processor.handler(invocations[-1]["payload"], context())
     assert outcome["results"][0]["outcome"] == "gone"
@@ -226,7 +232,9 @@ def test_fails_split_job_is_left_to_its_execution_then_failed_once_it_outlived_i
     store = _store(pipeline)
     then = utc_now() - timedelta(minutes=20)
     assert store.claim(job_id, etag, key, then) == 1
-    assert store.start_split(job_id, etag, attempt=1, parts_total=3, fatal=None, now=then)
+    assert store.start_split(
+        job_id, etag, attempt=1, parts_total=3, fatal=None, now=then, sha256="0" * 64
+    )
 
     def redrives_of_this_job() -> list[dict]:
         return [sent for sent in invocations if created_objects(sent["payload"])[0].key == key]

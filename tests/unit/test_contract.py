@@ -7,6 +7,8 @@ contract rather than against literals restated here.
 
 from __future__ import annotations
 
+import pytest
+
 import fpipe.cli
 from runtime import contract
 
@@ -37,5 +39,25 @@ def test_r12_the_library_loads_the_very_contract_the_functions_import() -> None:
         ours, theirs = getattr(shipped, name), getattr(contract, name)
         if isinstance(ours, type):
             assert [(m.name, m.value) for m in ours] == [(m.name, m.value) for m in theirs]
+        elif callable(ours):
+            # Two loads of one file give two function objects: compare what they answer.
+            for status in contract.FINAL_STATUSES:
+                assert ours(str(status)) == theirs(str(status)), (name, status)
         else:
             assert ours == theirs, name
+
+
+def test_r27_every_final_status_has_its_event_detail_type() -> None:
+    # Given each final status / Then it maps to the detail-type the issue names
+    assert {status: contract.event_type_for(status) for status in contract.FINAL_STATUSES} == {
+        contract.JobStatus.COMPLETED: "Job Completed",
+        contract.JobStatus.COMPLETED_WITH_ERRORS: "Job Completed",
+        contract.JobStatus.FAILED: "Job Failed",
+        contract.JobStatus.EXPIRED: "Job Expired",
+    }
+
+
+def test_fails_r27_a_status_that_is_not_final_has_no_event() -> None:
+    for status in (contract.JobStatus.PENDING_UPLOAD, contract.JobStatus.PROCESSING):
+        with pytest.raises(ValueError, match="not a final status"):
+            contract.event_type_for(status)

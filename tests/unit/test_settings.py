@@ -7,7 +7,11 @@ import pytest
 
 from runtime.contract import Env
 from runtime.errors import ConfigurationError
-from runtime.settings import DEFAULT_DEDUP_INDEX_MAX_KEYS, Settings
+from runtime.settings import (
+    DEFAULT_DEDUP_INDEX_MAX_KEYS,
+    DEFAULT_EVENT_PUBLISH_GRACE_SECONDS,
+    Settings,
+)
 
 REQUIRED = {
     "bucket": Env.BUCKET_NAME,
@@ -27,6 +31,7 @@ REQUIRED = {
     "part_bytes": Env.PART_BYTES,
     "state_machine_arn": Env.STATE_MACHINE_ARN,
     "split_timeout_seconds": Env.SPLIT_TIMEOUT_SECONDS,
+    "event_bus_name": Env.EVENT_BUS_NAME,
 }
 
 
@@ -68,3 +73,14 @@ def test_empty_cors_origins_allow_none_and_tuning_knobs_have_defaults(tmp_path):
     # Then the knobs the construct does not set keep their documented defaults
     assert settings.dedup_index_max_keys == DEFAULT_DEDUP_INDEX_MAX_KEYS
     assert Settings({"SPILL_DIR": str(tmp_path)}).spill_dir == str(tmp_path)
+    assert settings.event_publish_grace_seconds == DEFAULT_EVENT_PUBLISH_GRACE_SECONDS
+    assert Settings({"EVENT_PUBLISH_GRACE_SECONDS": "0"}).event_publish_grace_seconds == 0
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon"])
+def test_fails_malformed_event_grace_names_it(raw):
+    # Given a grace period that is negative or not a number
+    settings = Settings({"EVENT_PUBLISH_GRACE_SECONDS": raw})
+    # Then reading it fails with the variable's name
+    with pytest.raises(ConfigurationError, match="EVENT_PUBLISH_GRACE_SECONDS"):
+        _ = settings.event_publish_grace_seconds

@@ -13,7 +13,12 @@ the failed execution can be redriven. A redrive re-runs the failed items; its fi
 finish that job once more (`JobStore.finish(redrive=True)`: only a job that PART_FAILED alone
 ended, for the same attempt and ETag), with a `REDRIVEN_AFTER_PART_FAILED` warning.
 
-Idempotent: a job that is already final only gets the housekeeping.
+The declared row count is checked as the single pass checks it (`runtime.logic.integrity`),
+and the job's event (R27) is published once the job is final, before the housekeeping: a publish
+that fails raises, so the state machine's retry of this task finds the job final and publishes
+the event it still owes.
+
+Idempotent: a job that is already final only gets its owed event and the housekeeping.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from runtime.dal import objects
 from runtime.dal.jobs import earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
 from runtime.logic.csv_rules import Reason
+from runtime.logic.integrity import control_total
 from runtime.logic.split.plan import PartSpec
 from runtime.logic.split.rows import read_fragment
 
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from runtime.dal.jobs import Job, JobStore
+    from runtime.logic.events import JobEvents
 
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
@@ -66,10 +73,13 @@ def failed_item(failure: dict[str, Any] | None) -> tuple[str, str]:
 
 
 class SplitFinisher:
-    def __init__(self, s3: S3Client, store: objects.ObjectStore, jobs: JobStore) -> None:
+    def __init__(
+        self, s3: S3Client, store: objects.ObjectStore, jobs: JobStore, events: JobEvents
+    ) -> None:
         self._s3 = s3
         self._store = store
         self._jobs = jobs
+        self._events = events
 
     def finish(
         self,
@@ -94,6 +104,8 @@ class SplitFinisher:
                 and job.split_attempt == attempt
             )
             if not redrive:
+                if job.is_final:
+                    self._events.publish(job)
                 if job.is_final and job.etag == etag and not job.part_failed:
                     self._housekeeping(job_id, key, etag)
                 return {"jobId": job_id, "outcome": "duplicate", "status": job.status}
@@ -127,6 +139,8 @@ class SplitFinisher:
             split=True,
             part_failed=True,
         )
+        if finished is not None:
+            self._events.publish(finished)
         return {
             "jobId": job.job_id,
             "outcome": "failed" if finished else "superseded",
@@ -213,6 +227,9 @@ class SplitFinisher:
                 for reason, count in sorted(reasons.items())
             ]
             status = JobStatus.COMPLETED_WITH_ERRORS if rejected else JobStatus.COMPLETED
+            status, errors = control_total(
+                status, errors, expected_rows=job.expected_rows, total=rows["total"]
+            )
             if rejected:
                 fragments = [
                     objects.part_rejects_key(job_id, int(s["index"]))
@@ -245,8 +262,9 @@ class SplitFinisher:
             split=True,
             redrive=redrive,
         )
-        if not finished:
+        if finished is None:
             return {"jobId": job_id, "outcome": "superseded"}
+        self._events.publish(finished)
         self._housekeeping(job_id, key, etag)
         return {"jobId": job_id, "outcome": "processed", "status": status, "rows": rows}
 

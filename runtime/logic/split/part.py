@@ -29,6 +29,69 @@ if TYPE_CHECKING:
     from runtime.logic.split.plan import PartSpec
 
 
+_DRAIN_ROWS = 4096
+ROUTED_BUDGET_BYTES = 32 * 1024 * 1024
+
+
+class _Routed:
+    """The rows a part routes to each partition, as UTF-8 bytes within a memory budget.
+
+    Each partition's text buffer is drained into a `bytearray` every few thousand rows (a
+    `StringIO` written row by row keeps one `str` per row until `getvalue()`). When the buffered
+    bytes pass `budget`, every partition's bytes so far go out as its next chunk object, so a
+    part of any size takes a bounded amount of memory; a part of the default size (8 MiB, ~16 MB
+    routed with the cells kept for the report) fits in one chunk per partition.
+    """
+
+    def __init__(self, count: int, emit: Callable[[int, int, bytes], None], budget: int) -> None:
+        self._emit = emit
+        self._budget = budget
+        self._bytes = [bytearray() for _ in range(count)]
+        self._chunks = [0] * count
+        self._text: list[io.StringIO] = []
+        self._writers: list[Any] = []
+        self._pending = 0
+        self._buffered = 0
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self._text = [io.StringIO() for _ in self._bytes]
+        self._writers = [csv.writer(text, lineterminator="\n") for text in self._text]
+        self._pending = 0
+
+    def _drain(self) -> None:
+        for text, out in zip(self._text, self._bytes, strict=True):
+            if text.tell():
+                encoded = text.getvalue().encode("utf-8")
+                out.extend(encoded)
+                self._buffered += len(encoded)
+        self._fresh()
+        if self._buffered > self._budget:
+            self.flush()
+
+    def write(self, index: int, row: tuple[Any, ...]) -> None:
+        self._writers[index].writerow(row)
+        self._pending += 1
+        if self._pending >= _DRAIN_ROWS:
+            self._drain()
+
+    def flush(self) -> None:
+        """Every partition's bytes so far out as its next chunk."""
+        for index, out in enumerate(self._bytes):
+            if out:
+                body = bytes(out)
+                out.clear()
+                self._emit(index, self._chunks[index], body)
+                self._chunks[index] += 1
+        self._buffered = 0
+
+    def close(self) -> list[int]:
+        """Flush what is left; the partitions that got rows, in order."""
+        self._drain()
+        self.flush()
+        return [index for index, chunks in enumerate(self._chunks) if chunks]
+
+
 class PartError(Exception):
     """A part could not be read; the message names the part (PART_FAILED quotes it)."""
 
@@ -43,18 +106,23 @@ def parse_part(
     attempt: int,
     part: PartSpec,
     on_progress: Callable[[int], None] | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
-    """Parse `part` of the object `key` (pinned to `etag`); returns its summary."""
+    """Parse `part` of the object `key` (pinned to `etag`); returns its summary. `budget`: the
+    routed rows' bytes held in memory before they go out as chunk objects."""
     count = part.partitions
-    buffers = [io.StringIO() for _ in range(count)]
-    writers = [csv.writer(buffer, lineterminator="\n") for buffer in buffers]
+
+    def emit(index: int, chunk: int, body: bytes) -> None:
+        store.put(objects.partition_rows_key(job_id, index, part.index, chunk), body)
+
+    routed = _Routed(count, emit, ROUTED_BUDGET_BYTES if budget is None else budget)
     rejects = io.StringIO()
 
     def route(  # noqa: PLR0917 - the parser's RouteCallback, called once per row
         line: int, symbol: str, timestamp: str, price: str, volume: str, cells: list[str]
     ) -> None:
-        writers[partition_of(symbol, timestamp, count)].writerow(
-            (line, symbol, timestamp, price, volume, *cells)
+        routed.write(
+            partition_of(symbol, timestamp, count), (line, symbol, timestamp, price, volume, *cells)
         )
 
     def reject(line: int, reason: str, cells: list[str]) -> None:
@@ -83,14 +151,7 @@ def parse_part(
     except CsvFileError as error:
         fatal = {"code": error.code, "message": error.message, "line": error.line}
 
-    written = []
-    for index, buffer in enumerate(buffers):
-        if buffer.tell():
-            store.put(
-                objects.partition_rows_key(job_id, index, part.index),
-                buffer.getvalue().encode("utf-8"),
-            )
-            written.append(index)
+    written = routed.close()
     if parser.rejected:
         store.put(objects.part_rejects_key(job_id, part.index), rejects.getvalue().encode())
     records = parser.rejected + parser.routed

@@ -14,6 +14,10 @@ the single pass raised it, so the rows before L are exactly the single pass's.
 
 A header that cannot be read or fails, or a failure before the first data line, returns None:
 the single pass is then run, and it fails fast with exactly its own outcome.
+
+The same pass computes the object's SHA-256 (R28) from every chunk it reads, including the bytes
+after a file-level failure: planning stops there, reading does not, so `Plan.sha256` is always
+the digest of the whole object.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.logic.csv_rules import MAX_LINE_CHARS, CsvFileError, FileReason, Header, header_of
+from runtime.logic.integrity import DigestingChunks
 
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 
@@ -80,6 +85,7 @@ class Plan:
     partitions: int
     header: Header
     fatal: dict[str, Any] | None
+    sha256: str
 
     def partition_items(self, *, etag: str, attempt: int) -> list[dict[str, Any]]:
         return [
@@ -132,7 +138,8 @@ def plan_file(
     cuts: list[tuple[int, int]] = []
     target = part_bytes
     fatal: dict[str, Any] | None = None
-    for chunk in chunks:
+    stream = DigestingChunks(chunks)
+    for chunk in stream:
         if on_chunk is not None:
             on_chunk()
         buffered = decoder.getstate()[0]
@@ -209,6 +216,8 @@ def plan_file(
     end = line_start if fatal is not None else size
     if fatal is not None and (fatal["line"] <= data_line or end <= data_start):
         return None
+    # After a failure (the loop broke there), the rest is read for the digest only.
+    sha256 = stream.finish(on_chunk)
     bounds = [(data_start, data_line)] + [c for c in cuts if data_start < c[0] < end]
     parts = [
         PartSpec(
@@ -222,4 +231,4 @@ def plan_file(
         )
         for index, (start, line) in enumerate(bounds)
     ]
-    return Plan(parts, partitions, header, fatal)
+    return Plan(parts, partitions, header, fatal, sha256)

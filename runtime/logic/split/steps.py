@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.dal import objects
 from runtime.dal.jobs import JobStore
+from runtime.logic.events import JobEvents
 from runtime.logic.split.finish import SplitFinisher
 from runtime.logic.split.part import PartError, parse_part
 from runtime.logic.split.partition import PartitionError, write_partition
@@ -14,6 +15,7 @@ from runtime.logic.split.plan import PartSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
     from runtime.settings import Settings
@@ -66,11 +68,17 @@ def run_partition(
 
 
 def run_finish(
-    event: dict[str, Any], settings: Settings, s3: S3Client, dynamodb: DynamoDBClient
+    event: dict[str, Any],
+    settings: Settings,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
 ) -> dict[str, Any]:
-    """`{"jobId", "bucket", "key", "etag", "attempt", "outcome", "failure"?}`."""
+    """`{"jobId", "bucket", "key", "etag", "attempt", "outcome", "failure"?}`; the job's event
+    goes to `events` (R27)."""
     store = _store(settings, s3, event["bucket"], "finish")
-    finisher = SplitFinisher(s3, store, JobStore(dynamodb, settings.jobs_table))
+    jobs = JobStore(dynamodb, settings.jobs_table)
+    finisher = SplitFinisher(s3, store, jobs, JobEvents(events, settings.event_bus_name, jobs))
     return finisher.finish(
         job_id=event["jobId"],
         key=event["key"],
