@@ -291,7 +291,7 @@ def split_section(args: argparse.Namespace, log: Path) -> dict[str, Any]:
     for rows, symbols in cases:
         path, count = data_file(rows=rows, symbols=symbols)
         files.append((path, count, symbols))
-    parts = (1, 2) if args.quick else split.PARTS
+    parts: tuple[int, ...] = (1, 2) if args.quick else split.PARTS
     if args.split_parts:
         parts = tuple(int(n) for n in args.split_parts.split(","))
     runs = split.run_section(files, parts=parts, log=log)
