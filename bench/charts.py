@@ -17,6 +17,16 @@ __all__ = ["memory_chart", "rows_per_second_chart"]
 _RSS_TARGET_MB = 256
 
 
+def _save(figure: Any, axes: Any, out: Path) -> Path:
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
 def _label(row: dict[str, Any]) -> str:
     rows = row["data_rows"]
     size = f"{rows / 1e6:g}M" if rows >= 1_000_000 else f"{rows // 1000}k"
@@ -57,13 +67,7 @@ def rows_per_second_chart(section: list[dict[str, Any]], out: Path) -> Path:
     axes.set_ylabel("rows/s (data rows / handler time)")
     axes.set_ylim(bottom=0, top=axes.get_ylim()[1] * 1.15)  # room above the top line
     axes.set_title("Split path against the single pass (10 ms sink, 2 cores)")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
-    plt.close(figure)
-    return out
+    return _save(figure, axes, out)
 
 
 def memory_chart(
@@ -106,10 +110,4 @@ def memory_chart(
     axes.set_ylabel("peak RSS of one invocation (MB)")
     axes.set_ylim(bottom=0, top=max(300, axes.get_ylim()[1]))
     axes.set_title("Peak memory per invocation against file size")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
-    plt.close(figure)
-    return out
+    return _save(figure, axes, out)

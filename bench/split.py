@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -104,15 +104,20 @@ def split_env(
     return env
 
 
-def _state_machine(moto: str) -> str:
-    client = boto3.client(
-        "stepfunctions",
-        endpoint_url=moto,
+def _client(service: Literal["stepfunctions", "dynamodb"], endpoint: str) -> Any:
+    """A client of the benchmark's own (not the measured code's) for one local endpoint."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
         config=Config(retries={"mode": "standard"}),
     )
+
+
+def _state_machine(moto: str) -> str:
+    client = _client("stepfunctions", moto)
     # moto records executions of a machine it does not run: the benchmark is the state machine.
     created = client.create_state_machine(
         name="bench-split",
@@ -123,13 +128,7 @@ def _state_machine(moto: str) -> str:
 
 
 def _execution_input(moto: str, arn: str) -> dict[str, Any]:
-    client = boto3.client(
-        "stepfunctions",
-        endpoint_url=moto,
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    client = _client("stepfunctions", moto)
     executions = client.list_executions(stateMachineArn=arn)["executions"]
     if len(executions) != 1:
         raise RuntimeError(f"{len(executions)} executions started, expected one")
@@ -185,13 +184,7 @@ def _summary(invocations: list[dict[str, Any]], data_rows: int) -> dict[str, Any
 
 
 def _job(env: dict[str, str], job_id: str) -> dict[str, Any]:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    client = _client("dynamodb", env["AWS_ENDPOINT_URL_DYNAMODB"])
     item = client.get_item(TableName=JOBS_TABLE, Key={"jobId": {"S": job_id}}).get("Item", {})
     rows = {name: int(value["N"]) for name, value in item.get("rows", {}).get("M", {}).items()}
     return {"status": item.get("status", {}).get("S", "?"), "rows": rows}
