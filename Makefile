@@ -74,10 +74,11 @@ synth: install
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# The processor on any CSV against given endpoints; the last line is "rows/s: N".
+# The processor on any CSV against given endpoints; the last line is "rows/s: N". The job event
+# goes to EVENTS (an EventBridge endpoint); without it, it is answered in-process, never sent.
 bench-file: install
-	@test -n "$(FILE)" || { echo "usage: make bench-file FILE=path.csv [S3=url] [DDB=url]"; exit 2; }
-	$(BIN)/python -m bench.runner processor "$(FILE)" $(if $(S3),--s3 $(S3)) $(if $(DDB),--ddb $(DDB))
+	@test -n "$(FILE)" || { echo "usage: make bench-file FILE=path.csv [S3=url] [DDB=url] [EVENTS=url]"; exit 2; }
+	$(BIN)/python -m bench.runner processor "$(FILE)" $(if $(S3),--s3 $(S3)) $(if $(DDB),--ddb $(DDB)) $(if $(EVENTS),--events $(EVENTS))
 
 # The whole pipeline on this machine from the dev template (HOST, PORT, ENDPOINT_URL optional):
 # dynalite (node_modules), a moto server and the functions' workers are its child processes.

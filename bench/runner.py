@@ -1,10 +1,13 @@
 """Run one implementation over one CSV file against given endpoints, in this process.
 
-``python -m bench.runner processor FILE --s3 URL --ddb URL`` uploads FILE to the bucket (creating
-the bucket and both tables if they are missing), creates the job the processor expects, invokes
-the processor's handler with the S3 event, and prints one JSON line with the measurements, then
-``rows/s: N`` as the last line. A processor run counts only when the job reached a final status
-with every row of the file accounted for (accepted + rejected + duplicates = the job's total);
+``python -m bench.runner processor FILE --s3 URL --ddb URL [--events URL]`` uploads FILE to the
+bucket (creating the bucket and both tables if they are missing), creates the job the processor
+expects, invokes the processor's handler with the S3 event, and prints one JSON line with the
+measurements, then ``rows/s: N`` as the last line. The job's event (R27) goes to the EventBridge
+endpoint ``--events`` (or ``AWS_ENDPOINT_URL_EVENTBRIDGE``) names; without one it is answered
+in-process, as EventBridge answers a published event, and never sent anywhere (AWS included).
+A processor run counts only when the job reached a final status with every row of the file
+accounted for (accepted + rejected + duplicates = the job's total) and its one event published;
 otherwise it prints why on stderr, no speed, and exits with status 1. ``baseline`` and
 ``ceiling`` run the comparison implementations over the same object. ``--null-sink`` answers
 results-table writes inside this process, before any byte is sent, so that the CPU time left is
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.endpoint
@@ -185,6 +188,52 @@ def install_null_sink(results_table: str) -> None:
     botocore.endpoint.Endpoint._send = _send  # type: ignore[attr-defined]
 
 
+class JobEventCounter:
+    """Counts the job events the processor publishes; with no EventBridge endpoint, answers
+    them in-process (a ``before-call`` hook: nothing is signed or sent).
+
+    Registered on boto3's default session, which the runtime's clients come from, before any
+    of them is created.
+    """
+
+    def __init__(self, endpoint: str | None) -> None:
+        self.endpoint = endpoint
+        self.published = 0
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        self._events = session.events
+        # A before-call handler that returns (http response, parsed) answers the call instead
+        # of sending it: botocore's documented short-circuit (its stubs type handlers as None).
+        self._answer_hook = cast("Callable[..., None]", self._answer)
+        if endpoint is None:
+            self._events.register("before-call.eventbridge.PutEvents", self._answer_hook)
+        self._events.register("after-call.eventbridge.PutEvents", self._count)
+
+    def close(self) -> None:
+        """Unregister the hooks (the runner's process may go on, as under pytest)."""
+        self._events.unregister("before-call.eventbridge.PutEvents", self._answer_hook)
+        self._events.unregister("after-call.eventbridge.PutEvents", self._count)
+
+    @staticmethod
+    def _answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        entries = json.loads(params["body"]).get("Entries", []) if params.get("body") else []
+        parsed = {
+            "FailedEntryCount": 0,
+            "Entries": [{"EventId": str(uuid.uuid4())} for _ in entries],
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+        return AWSResponse("bench://job-events", 200, HTTPHeaders(), None), parsed
+
+    def _count(self, parsed: dict[str, Any], **_: Any) -> None:
+        entries = parsed.get("Entries", [])
+        self.published += len(entries) - int(parsed.get("FailedEntryCount", 0))
+
+    def summary(self) -> dict[str, Any]:
+        return {"published": self.published, "endpoint": self.endpoint}
+
+
 def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
     """The processor's environment per docs/ARCHITECTURE.md (what is already set wins)."""
     defaults = {
@@ -217,7 +266,9 @@ def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
         os.environ.setdefault(name, value)
 
 
-def _run_processor(path: Path, args: argparse.Namespace) -> Measurement:
+def _run_processor(
+    path: Path, args: argparse.Namespace, job_events: JobEventCounter | None = None
+) -> Measurement:
     job_id, key, etag = prepare(path, args.bucket, args.jobs_table)
     event = s3_event(args.bucket, key, path.stat().st_size, etag)
     # Imported once the environment is set: the runtime reads it at import time.
@@ -237,7 +288,13 @@ def _run_processor(path: Path, args: argparse.Namespace) -> Measurement:
     counts = {name: int(value["N"]) for name, value in rows.items()}
     status = job.get("status", {}).get("S", "?")
     total = counts.get("total", 0)
-    detail = {"jobId": job_id, "rows": counts, "errors": job.get("errors", {}).get("L", [])[:3]}
+    detail: dict[str, Any] = {
+        "jobId": job_id,
+        "rows": counts,
+        "errors": job.get("errors", {}).get("L", [])[:3],
+    }
+    if job_events is not None:
+        detail["jobEvents"] = job_events.summary()
     return Measurement("processor", str(path), total, *measured, status=status, detail=detail)
 
 
@@ -262,6 +319,12 @@ def check_complete(result: Measurement) -> None:
     if not rows or accounted != rows.get("total"):
         raise IncompleteRunError(
             f"{accounted} rows accounted for, the job's total is {rows.get('total')}; "
+            f"detail: {result.detail}"
+        )
+    job_events = (result.detail or {}).get("jobEvents")
+    if job_events is not None and job_events.get("published") != 1:
+        raise IncompleteRunError(
+            f"{job_events.get('published')} job events published, not the job's one; "
             f"detail: {result.detail}"
         )
 
@@ -291,6 +354,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--s3", help="S3 endpoint URL (default: AWS_ENDPOINT_URL_S3 or AWS)")
     parser.add_argument("--ddb", help="DynamoDB endpoint URL (default: AWS_ENDPOINT_URL_DYNAMODB)")
+    parser.add_argument(
+        "--events",
+        help="EventBridge endpoint URL for the job event (default: AWS_ENDPOINT_URL_EVENTBRIDGE;"
+        " without one the event is answered in-process, never sent)",
+    )
     parser.add_argument("--bucket", default=os.environ.get("BUCKET_NAME", BUCKET))
     parser.add_argument("--jobs-table", default=os.environ.get("JOBS_TABLE_NAME", JOBS_TABLE))
     parser.add_argument(
@@ -307,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["AWS_ENDPOINT_URL_S3"] = args.s3
     if args.ddb:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = args.ddb
+    if args.events:
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = args.events
     for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
         if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
             os.environ.setdefault(name, value)
@@ -319,7 +389,11 @@ def main(argv: list[str] | None = None) -> None:
         install_null_sink(args.results_table)
     concurrency = write_concurrency()
     if args.impl == "processor":
-        result = _run_processor(args.file, args)
+        job_events = JobEventCounter(os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE"))
+        try:
+            result = _run_processor(args.file, args, job_events)
+        finally:
+            job_events.close()
         try:
             check_complete(result)
         except IncompleteRunError as error:

@@ -119,6 +119,27 @@ QUEUE_REQUIRED: Final[Mapping[str, Any]] = {
 }
 
 
+def props_dict(value: object, *, what: str, struct: type[Any]) -> dict[str, Any]:
+    """``value`` (None, a mapping, or a jsii struct of type ``struct``) as a plain dict of the
+    props it sets.
+
+    A struct such as ``s3.BucketProps(versioned=True)`` is read through its properties, which
+    are None where a prop is unset; anything else is refused with a TypeError naming ``what``.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    mapping = getattr(type(value), "__jsii_name_mapping__", None)
+    if isinstance(value, struct) and isinstance(mapping, Mapping):
+        props = {name: getattr(value, name) for name in mapping}
+        return {name: prop for name, prop in props.items() if prop is not None}
+    raise TypeError(
+        f"{what} must be a mapping or {struct.__module__}.{struct.__name__} "
+        f"(got {type(value).__module__}.{type(value).__name__})"
+    )
+
+
 def merge_props(
     defaults: Mapping[str, Any],
     user: Mapping[str, Any] | None,

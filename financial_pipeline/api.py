@@ -158,7 +158,7 @@ class Api(Construct):
         existing_user_pool: cognito.IUserPool | None = None,
         cors_allow_origins: Sequence[str] = (),
         api_name: str | None = None,
-        cloud_watch_role: bool = True,
+        cloud_watch_role: bool = False,
         web_acl_arn: str | None = None,
     ) -> None:
         """Create the API.
@@ -181,8 +181,11 @@ class Api(Construct):
                 correlation id, the request id, is still in the access log).
             api_name: default: the stack name and the construct path from the stack down,
                 e.g. ``MyStack-Pipeline-Api``, so two APIs of one stack never share a name.
-            cloud_watch_role: create the account-level role API Gateway needs for execution
-                logs; default True. Turn off where the account already has one.
+            cloud_watch_role: create a role for API Gateway to write CloudWatch Logs with and
+                make it the account's (``AWS::ApiGateway::Account``, one setting per account
+                and region, overwritten by every stack that sets it); default False. The
+                stage's access and execution logs need that role set once per account and
+                region: turn this on in one stack there, or set it outside CDK.
             web_acl_arn: a regional WAFv2 web ACL to associate with the stage (R26); default
                 none. WAFv2 has no L2 construct, hence an ARN. The access log group uses
                 ``functions.encryption_key``.
@@ -270,7 +273,9 @@ class Api(Construct):
             description="Financial CSV pipeline",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=cloud_watch_role,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            # Kept when the stack goes: the account's setting (and every stage of the account
+            # and region that logs) still points at it.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if cloud_watch_role else None,
             default_cors_preflight_options=cors,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,

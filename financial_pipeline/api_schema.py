@@ -137,6 +137,8 @@ RESULTS_RESPONSE: Final[dict[str, Any]] = {
                     "volume": {"type": "integer", "minimum": 0},
                 },
                 "required": ["symbol", "timestamp", "price", "volume"],
+                # The market data only: never the job that stored the row.
+                "additionalProperties": False,
             },
         },
         "nextToken": {"type": "string"},

@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["allow_alarms", "allow_log_groups", "pipeline_key"]
+__all__ = ["allow_alarms", "allow_log_delivery", "allow_log_groups", "pipeline_key", "use_only"]
 
 # What the CloudWatch Logs and CloudWatch (alarm to SNS) documentation list for a key that
 # encrypts on a service's behalf.
@@ -20,6 +20,8 @@ _LOGS_ACTIONS = (
     "kms:Describe*",
 )
 _ALARM_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+# What Step Functions documents for log delivery from a state machine encrypted with the key.
+_LOG_DELIVERY_ACTIONS = ("kms:Decrypt",)
 
 
 def pipeline_key(
@@ -29,7 +31,8 @@ def pipeline_key(
 
     Its policy starts with CDK's default statement (the account may delegate use through IAM
     policies, which is how the functions' L2 grants reach it); `allow_log_groups` and
-    `allow_alarms` add the services that encrypt on the pipeline's behalf.
+    `allow_alarms` and `allow_log_delivery` add the services that use it on the pipeline's
+    behalf, each held to this account's resources.
     """
     return kms.Key(
         scope,
@@ -88,3 +91,37 @@ def allow_alarms(key: kms.IKey, alarm_name_prefix: str) -> bool:
         },
     )
     return key.grant(alarms, *_ALARM_ACTIONS).success
+
+
+def allow_log_delivery(key: kms.IKey) -> bool:
+    """Let CloudWatch Logs' log delivery of this account decrypt with ``key``: Step Functions
+    delivers a state machine's execution logs through it, and the state machine's data is
+    encrypted with the key. The conditions are those of CloudWatch Logs' vended-log
+    deliveries (``aws:SourceAccount``, ``aws:SourceArn`` of the account's ``logs`` resources in
+    this region): no other account's delivery can use the key. Returns False for an imported
+    key (see `allow_log_groups`).
+
+    CDK's state machine adds this statement without conditions when it is given the key
+    itself; hand it `use_only` of the key instead.
+    """
+    stack = Stack.of(key)
+    delivery = iam.ServicePrincipal(
+        "delivery.logs.amazonaws.com",
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="logs", resource="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                )
+            },
+        },
+    )
+    return key.grant(delivery, *_LOG_DELIVERY_ACTIONS).success
+
+
+def use_only(scope: Construct, construct_id: str, key: kms.IKey) -> kms.IKey:
+    """``key`` by its ARN: a construct given it encrypts with the key and grants its use, but
+    cannot add statements to the key's policy (an imported key has no policy here). For
+    constructs that would add a service statement without the conditions the pipeline puts on
+    it (`allow_log_delivery`)."""
+    return kms.Key.from_key_arn(scope, construct_id, key.key_arn)

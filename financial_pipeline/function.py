@@ -19,6 +19,7 @@ from financial_pipeline._defaults import (
     FUNCTION_REQUIRED,
     LOG_RETENTION,
     merge_props,
+    props_dict,
 )
 from financial_pipeline.nag import acknowledge, compliance
 
@@ -58,9 +59,10 @@ class FunctionOptions:
             shared by every function; default none.
         layers: layers with the code's dependencies; default none.
         removal_policy: of the functions' log groups; default RETAIN.
-        function_props: extra ``lambda.Function`` props for every function; runtime,
-            architecture, tracing, handler, code, role, log group, environment, layers and
-            the VPC settings below cannot be overridden. Default none.
+        function_props: extra ``lambda.Function`` props for every function, a mapping or a
+            ``lambda.FunctionOptions`` (kept as a plain dict); runtime, architecture, tracing,
+            handler, code, role, log group, environment, layers and the VPC settings below
+            cannot be overridden. Default none.
         encryption_key: encrypts the functions' log groups (its policy must let CloudWatch
             Logs use it, see `financial_pipeline.encryption.allow_log_groups`); default
             AWS-managed.
@@ -73,13 +75,25 @@ class FunctionOptions:
     environment: Mapping[str, str] = field(default_factory=dict)
     layers: Sequence[lambda_.ILayerVersion] = ()
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    function_props: Mapping[str, Any] | None = None
+    function_props: Mapping[str, Any] | lambda_.FunctionOptions | None = None
     encryption_key: kms.IKey | None = None
     vpc: ec2.IVpc | None = None
     vpc_subnets: ec2.SubnetSelection | None = None
     security_groups: Sequence[ec2.ISecurityGroup] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.function_props, lambda_.FunctionProps):
+            raise ValueError(
+                "function_props sets the props of every function, whose code, handler and "
+                "runtime are the construct's: pass aws_cdk.aws_lambda.FunctionOptions (or a "
+                "mapping), not aws_cdk.aws_lambda.FunctionProps"
+            )
+        # Frozen: the normalized form replaces the given one once, here.
+        object.__setattr__(
+            self,
+            "function_props",
+            props_dict(self.function_props, what="function_props", struct=lambda_.FunctionOptions),
+        )
         if self.vpc is None and (self.vpc_subnets is not None or self.security_groups):
             raise ValueError(
                 "vpc_subnets and security_groups need a vpc "
@@ -157,7 +171,9 @@ class PipelineFunction(Construct):
 
         props = merge_props(
             {**FUNCTION_DEFAULTS, "description": description},
-            options.function_props,
+            props_dict(
+                options.function_props, what="function_props", struct=lambda_.FunctionOptions
+            ),
             {
                 **FUNCTION_REQUIRED,
                 "handler": handler,

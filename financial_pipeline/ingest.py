@@ -25,6 +25,7 @@ from financial_pipeline._defaults import (
     PROCESSOR_RESERVED_CONCURRENCY,
     QUEUE_REQUIRED,
     SWEEP_INTERVAL,
+    props_dict,
 )
 from financial_pipeline.contract import INCOMING_PREFIX, Env
 from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
@@ -95,7 +96,9 @@ class Ingest(Construct):
             raise ValueError(
                 f"reserved_concurrency must be at least 1 (got {reserved_concurrency})"
             )
-        user_props = dict(functions.function_props or {})
+        user_props = props_dict(
+            functions.function_props, what="function_props", struct=lambda_.FunctionOptions
+        )
         if "reserved_concurrent_executions" in user_props:
             raise ValueError(
                 "function_props cannot override 'reserved_concurrent_executions' "

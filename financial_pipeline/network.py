@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from financial_pipeline._defaults import FLOW_LOG_RETENTION, VPC_MAX_AZS
@@ -28,6 +35,28 @@ INTERFACE_ENDPOINTS: Final = {
 """The interface endpoints, by construct id: only the services the Lambda code calls besides
 S3 and DynamoDB (gateway endpoints, free). Each costs an hourly fee per availability zone."""
 
+# What the functions call through each endpoint (`Network.admit_only`). S3: reads, writes,
+# moves (CopyObject is GetObject on the source), deletes, the report's multipart upload and
+# its abort, and ListBucket (HeadObject of a missing key then answers 404).
+_S3_OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject")
+_S3_BUCKET_ACTIONS = ("s3:ListBucket",)
+# DynamoDB: what CDK's table data grants give the roles, less the Streams actions (DynamoDB
+# Streams has an endpoint of its own, which the functions never call).
+_DYNAMODB_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
+# X-Ray's trace upload, what Lambda's tracing grants; these actions name no resource.
+_XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+
 
 class Network(Construct):
     """A VPC with no route to the internet, and the endpoints the functions need.
@@ -39,6 +68,10 @@ class Network(Construct):
     interface endpoints' addresses in the VPC). Naming the prefix lists instead would need a
     lookup at synth time or a custom resource, for no gain while the subnets have no other
     route.
+
+    Through the endpoints, HTTPS out would reach every bucket, table and bus of any account:
+    `admit_only` gives each endpoint a policy that admits the pipeline's function roles calling
+    the pipeline's own resources, and nothing else.
 
     Attributes:
         vpc: the VPC (new or the one passed in).
@@ -128,7 +161,7 @@ class Network(Construct):
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the VPC endpoints"
         )
 
-        self.endpoints: dict[str, ec2.IVpcEndpoint] = {}
+        self.endpoints: dict[str, ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint] = {}
         self.endpoint_security_group: ec2.SecurityGroup | None = None
         if not endpoints:
             return
@@ -161,6 +194,75 @@ class Network(Construct):
                 # Inbound is the one rule above, not the whole VPC's address range.
                 open=False,
             )
+
+    def admit_only(
+        self,
+        callers: Sequence[iam.IRole],
+        *,
+        bucket: s3.IBucket,
+        tables: Sequence[dynamodb.ITableV2],
+        event_bus: events.IEventBus,
+        invoked_functions: Sequence[lambda_.IFunction],
+        state_machines: Sequence[sfn.IStateMachine],
+    ) -> None:
+        """Give every endpoint this network created a policy that admits only ``callers`` (the
+        roles of the functions in the VPC) calling what the Lambda code calls through it:
+
+        - S3: objects of ``bucket`` (get, put, delete, abort a multipart upload), and listing it;
+        - DynamoDB: item reads and writes, queries and DescribeTable on ``tables`` and their
+          indexes;
+        - Lambda: ``lambda:InvokeFunction`` of ``invoked_functions`` (and their versions);
+        - Step Functions: ``states:StartExecution`` of ``state_machines``;
+        - EventBridge: ``events:PutEvents`` to ``event_bus``;
+        - X-Ray: the trace uploads (they name no resource).
+
+        Each role's own policy still narrows its calls; the endpoints keep any call from the
+        VPC off other accounts' (and other workloads') buckets, tables, buses and functions,
+        and other credentials off the endpoints. A gateway endpoint's policy cannot name a role
+        as its principal, so every statement admits any principal on condition that its
+        ``aws:PrincipalArn`` is one of ``callers``. In an existing VPC shared with other
+        workloads these endpoints would refuse their calls: bring your own endpoints there
+        (``endpoints=False``), with policies that admit the calls above.
+
+        A new AWS call of the Lambda code needs its statement here as well as its grant.
+        """
+        if not self.endpoints:
+            return
+        condition = {"ArnEquals": {"aws:PrincipalArn": [role.role_arn for role in callers]}}
+
+        def admit(endpoint: str, actions: Sequence[str], resources: Sequence[str]) -> None:
+            self.endpoints[endpoint].add_to_policy(
+                iam.PolicyStatement(
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(actions),
+                    resources=list(resources),
+                    conditions=condition,
+                )
+            )
+
+        admit("S3", _S3_OBJECT_ACTIONS, [bucket.arn_for_objects("*")])
+        admit("S3", _S3_BUCKET_ACTIONS, [bucket.bucket_arn])
+        admit(
+            "DynamoDb",
+            _DYNAMODB_ACTIONS,
+            [arn for table in tables for arn in (table.table_arn, f"{table.table_arn}/index/*")],
+        )
+        admit(
+            "Lambda",
+            ["lambda:InvokeFunction"],
+            [
+                arn
+                for function in invoked_functions
+                for arn in (function.function_arn, f"{function.function_arn}:*")
+            ],
+        )
+        admit(
+            "StepFunctions",
+            ["states:StartExecution"],
+            [machine.state_machine_arn for machine in state_machines],
+        )
+        admit("Events", ["events:PutEvents"], [event_bus.event_bus_arn])
+        admit("XRay", _XRAY_ACTIONS, ["*"])
 
 
 def _private_subnets(vpc: ec2.IVpc) -> ec2.SubnetSelection:

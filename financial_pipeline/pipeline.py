@@ -14,6 +14,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from financial_pipeline._defaults import (
@@ -39,7 +40,12 @@ from financial_pipeline._names import name_prefix
 from financial_pipeline._runtime import dependencies_code, function_code
 from financial_pipeline.api import Api, AuthorizationMode
 from financial_pipeline.contract import Env, JobEventType, JobStatus
-from financial_pipeline.encryption import allow_log_groups, pipeline_key
+from financial_pipeline.encryption import (
+    allow_log_delivery,
+    allow_log_groups,
+    pipeline_key,
+    use_only,
+)
 from financial_pipeline.firewall import Firewall, validate_web_acl_arn
 from financial_pipeline.function import FunctionOptions
 from financial_pipeline.ingest import Ingest
@@ -122,12 +128,12 @@ class FinancialPipeline(Construct):
         job_ttl_days: int = DEFAULT_JOB_TTL_DAYS,
         write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
         processor_reserved_concurrency: int = PROCESSOR_RESERVED_CONCURRENCY,
-        api_cloud_watch_role: bool = True,
+        api_cloud_watch_role: bool = False,
         bundle_dependencies: bool = True,
         code: lambda_.Code | None = None,
         dependencies_layer: lambda_.ILayerVersion | None = None,
-        bucket_props: Mapping[str, Any] | None = None,
-        function_props: Mapping[str, Any] | None = None,
+        bucket_props: Mapping[str, Any] | s3.BucketProps | None = None,
+        function_props: Mapping[str, Any] | lambda_.FunctionOptions | None = None,
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
         split_threshold_bytes: int = DEFAULT_SPLIT_THRESHOLD_BYTES,
         part_bytes: int = DEFAULT_PART_BYTES,
@@ -167,14 +173,22 @@ class FinancialPipeline(Construct):
             job_ttl_days: days a job (and its report) is kept; default 30.
             write_concurrency: BatchWriteItem calls in flight per processor; default 8.
             processor_reserved_concurrency: default 100 (R15).
-            api_cloud_watch_role: create API Gateway's account-level logging role; default
-                True.
+            api_cloud_watch_role: create a role for API Gateway to write CloudWatch Logs with
+                and make it the account's (``AWS::ApiGateway::Account``); default False.
+                The stage's access and execution logs need that role set once per account
+                and region, but the setting is the account's, not this stack's: a second
+                stack that sets it overwrites the first one's role. Turn it on in exactly one
+                stack per account and region, or set the role outside CDK (see the README).
+                The role is kept when the stack is deleted.
             bundle_dependencies: install ``runtime/requirements.txt`` into the layer at synth
                 time (pip, no Docker); default True. Tests turn it off.
             code: Lambda code to use instead of the packaged ``runtime``; default: packaged.
             dependencies_layer: layer to use instead of the bundled one; default: bundled.
-            bucket_props: extra upload bucket props (see `Storage`); default none.
-            function_props: extra props for every function; default none. The processor's
+            bucket_props: extra upload bucket props, a mapping or an ``s3.BucketProps`` (see
+                `Storage`); default none.
+            function_props: extra props for every function, a mapping or a
+                ``lambda_.FunctionOptions`` (``lambda_.FunctionProps`` is refused: code,
+                handler and runtime are the construct's); default none. The processor's
                 4 GiB ephemeral storage is a default that ``ephemeral_storage_size`` replaces;
                 ``reserved_concurrent_executions`` is refused (use
                 ``processor_reserved_concurrency``).
@@ -217,8 +231,11 @@ class FinancialPipeline(Construct):
                 kms:EncryptionContext:aws:logs:arn arn:<partition>:logs:<region>:<account>:
                 log-group:*``) and CloudWatch publish this pipeline's alarms
                 (``cloudwatch.amazonaws.com``, ``aws:SourceAccount`` and ``aws:SourceArn``
-                of its alarms); the functions' grants go to their roles and need the key
-                policy to delegate to the account's IAM policies.
+                of its alarms) and log delivery decrypt the state machine's logs
+                (``delivery.logs.amazonaws.com``, ``kms:Decrypt``, ``aws:SourceAccount`` and
+                ``aws:SourceArn`` ``arn:<partition>:logs:<region>:<account>:*``); the
+                functions' grants go to their roles and need the key policy to delegate to
+                the account's IAM policies.
             web_acl: associate a WAF web ACL with the API stage: ``existing_web_acl_arn``,
                 else a new one (a per-address rate limit, AWS managed IP-reputation,
                 known-bad-inputs and common rule groups, request logs with credentials
@@ -227,12 +244,16 @@ class FinancialPipeline(Construct):
                 default: a new web ACL. WAFv2 has no L2 construct to pass instead.
             run_in_vpc: run every function in a VPC: ``existing_vpc``, else a new one with
                 private isolated subnets and no NAT, reaching S3 and DynamoDB through gateway
-                endpoints and Lambda and X-Ray through interface endpoints (billed hourly,
-                see `financial_pipeline.network.INTERFACE_ENDPOINTS`). Default: on in the
-                hardened profile, else off.
+                endpoints and Lambda, X-Ray, EventBridge and Step Functions through interface
+                endpoints (billed hourly, see `financial_pipeline.network.INTERFACE_ENDPOINTS`),
+                each with a policy that admits only the functions' calls to this pipeline's
+                resources (`financial_pipeline.network.Network.admit_only`). Default: on in
+                the hardened profile, else off.
             existing_vpc: the VPC to run in (implies ``run_in_vpc``); default: a new VPC.
             vpc_endpoints: create the endpoints in the VPC; default True. Turn off for an
-                existing VPC that already has them.
+                existing VPC that already has them, or that other workloads share (the
+                endpoints created here admit the pipeline's calls only); the VPC's own
+                endpoints must then admit the calls `Network.admit_only` lists.
             bucket_versioning: version both buckets, noncurrent versions deleted after 30
                 days. Default: on in the hardened profile, else off.
             event_bus: an existing EventBridge bus for the job events (R27): when a job
@@ -292,6 +313,7 @@ class FinancialPipeline(Construct):
                 removal_policy=removal_policy,
             )
             allow_log_groups(self.encryption_key)
+            allow_log_delivery(self.encryption_key)
         self.network = (
             Network(
                 self,
@@ -380,7 +402,13 @@ class FinancialPipeline(Construct):
             functions=functions,
             max_concurrency=split_max_concurrency,
             parse_max_concurrency=split_parse_max_concurrency,
-            encryption_key=self.encryption_key,
+            # By ARN: given the key itself, CDK's state machine adds a log-delivery statement
+            # without source conditions to its policy; allow_log_delivery adds it with them.
+            encryption_key=(
+                use_only(self, "SplitEncryptionKey", self.encryption_key)
+                if self.encryption_key is not None
+                else None
+            ),
         )
         # The processor plans a large file: it writes the manifests under split/ and starts
         # the job's execution; the planning pass itself stays under its duration SLO alarm.
@@ -428,6 +456,21 @@ class FinancialPipeline(Construct):
             encryption_key=self.encryption_key,
             environment_name=environment_name,
         )
+        if self.network is not None:
+            # Each VPC endpoint admits these functions calling this pipeline's resources only.
+            functions_in_vpc = [
+                *self.ingest.functions.values(),
+                *self.split.functions.values(),
+                *self.api.functions.values(),
+            ]
+            self.network.admit_only(
+                [function.role for function in functions_in_vpc if function.role is not None],
+                bucket=self.storage.bucket,
+                tables=[self.storage.jobs_table, self.storage.results_table],
+                event_bus=self.event_bus,
+                invoked_functions=[self.ingest.processor],
+                state_machines=[self.split.state_machine],
+            )
 
     def on_job_finished(
         self,

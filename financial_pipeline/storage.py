@@ -26,6 +26,7 @@ from financial_pipeline._defaults import (
     QUARANTINE_EXPIRATION_DAYS,
     SPLIT_EXPIRATION_DAYS,
     merge_props,
+    props_dict,
 )
 from financial_pipeline.contract import (
     EVENT_PENDING_ATTRIBUTE,
@@ -65,7 +66,9 @@ class Storage(Construct):
     R10), the durable record of a job is the jobs table, and versioning would keep a
     noncurrent copy of every move and delete, defeating R10 unless yet another rule expired
     noncurrent versions. ``versioned=True`` (the hardened profile, R26) turns it on for both
-    buckets with that rule: noncurrent versions are deleted after 30 days.
+    buckets with that rule: noncurrent versions are deleted after 30 days. Whatever else
+    versions the upload bucket (``bucket_props`` with ``versioned`` or Object Lock, which S3
+    versions too) gets the same rule.
 
     With ``encryption_key`` (R26) the upload bucket is SSE-KMS with an S3 bucket key and both
     tables use the key; the grants below then carry the key permissions their S3 actions
@@ -95,7 +98,7 @@ class Storage(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         job_ttl_days: int = DEFAULT_JOB_TTL_DAYS,
         cors_allow_origins: Sequence[str] = (),
-        bucket_props: Mapping[str, Any] | None = None,
+        bucket_props: Mapping[str, Any] | s3.BucketProps | None = None,
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
         encryption_key: kms.IKey | None = None,
         versioned: bool = False,
@@ -110,8 +113,11 @@ class Storage(Construct):
             job_ttl_days: rejection reports are kept as long as their job; default 30.
             cors_allow_origins: browser origins allowed to send the presigned POST; default
                 none (no CORS rule on the bucket).
-            bucket_props: extra ``s3.Bucket`` props for the upload bucket; encryption, public
-                access and TLS settings cannot be overridden. Default none.
+            bucket_props: extra ``s3.Bucket`` props for the upload bucket, a mapping or an
+                ``s3.BucketProps``; encryption, public access and TLS settings cannot be
+                overridden, and the lifecycle rules are the construct's. Turning versioning
+                on here (``versioned`` or ``object_lock_enabled``) also adds the noncurrent
+                version expiry. Default none.
             results_table_warm_throughput: read and/or write units per second the results
                 table serves instantly (DynamoDB warm throughput). An on-demand table starts
                 at 4,000 writes/s and 12,000 reads/s and only scales up as traffic grows, so a
@@ -195,17 +201,14 @@ class Storage(Construct):
         )
         upload_props = merge_props(
             {**BUCKET_DEFAULTS, "removal_policy": removal_policy, "cors": cors},
-            bucket_props,
+            props_dict(bucket_props, what="bucket_props", struct=s3.BucketProps),
             {
                 **BUCKET_REQUIRED,
                 **encryption,
                 **versioning,
                 "server_access_logs_bucket": self.access_log_bucket,
                 "server_access_logs_prefix": "upload-bucket/",
-                "lifecycle_rules": [
-                    *_lifecycle_rules(job_ttl_days),
-                    *(_noncurrent_rules() if versioned else ()),
-                ],
+                "lifecycle_rules": _lifecycle_rules(job_ttl_days),
             },
             what="bucket_props",
         )
@@ -213,6 +216,15 @@ class Storage(Construct):
             "auto_delete_objects", upload_props["removal_policy"] == RemovalPolicy.DESTROY
         )
         self.bucket = s3.Bucket(self, "UploadBucket", **upload_props)
+        # Read from the bucket itself, so that every way of versioning it (this construct's
+        # prop, bucket_props, Object Lock) gets the rule, and gets it once.
+        if _is_versioned(self.bucket):
+            for rule in _noncurrent_rules():
+                self.bucket.add_lifecycle_rule(
+                    id=rule.id,
+                    noncurrent_version_expiration=rule.noncurrent_version_expiration,
+                    expired_object_delete_marker=rule.expired_object_delete_marker,
+                )
         acknowledge(self.bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
 
         table_encryption = (
@@ -500,6 +512,17 @@ def _validate_warm_throughput(warm: dynamodb.WarmThroughput | None) -> None:
             raise ValueError(
                 f"results_table_warm_throughput {name} must be a positive integer (got {value!r})"
             )
+
+
+def _is_versioned(bucket: s3.Bucket) -> bool:
+    """Whether S3 keeps noncurrent versions in ``bucket``: versioning enabled, or Object Lock
+    (S3 enables versioning on a bucket created with it)."""
+    cfn = bucket.node.default_child
+    if not isinstance(cfn, s3.CfnBucket):
+        return False
+    versioning = cfn.versioning_configuration
+    status = getattr(versioning, "status", None)
+    return status == "Enabled" or cfn.object_lock_enabled is True
 
 
 def _noncurrent_rules() -> list[s3.LifecycleRule]:

@@ -60,6 +60,7 @@ class FinancialPipelineStack(Stack):
             cors_allow_origins=config.cors_allow_origins,
             results_table_warm_throughput=config.results_warm_throughput,
             profile=config.profile,
+            api_cloud_watch_role=config.api_cloud_watch_role,
             bundle_dependencies=bundle_dependencies,
             **optional,
         )

@@ -1,7 +1,9 @@
 """An HTTP front that behaves like the template's API Gateway REST API (Lambda proxy).
 
 Order of work for one request, as in API Gateway: route (403 Missing Authentication Token for an
-unknown route), payload size (413), the method's authorization (AWS_IAM: a SigV4 signature
+unknown route, and for a path with a ``.``, ``..`` or empty segment or a ``#``, which no resource
+has: SigV4 signs such a path as another, so only the path that is verified is routed),
+payload size (413), the method's authorization (AWS_IAM: a SigV4 signature
 checked by `local.iam` against the local principals, 403 `MISSING_AUTHENTICATION_TOKEN` or
 `INVALID_SIGNATURE`; COGNITO_USER_POOLS: the token's claims passed on UNVERIFIED, 401 without a
 readable token), stage and method throttling (429), request validation against the template's
@@ -33,7 +35,14 @@ from werkzeug.wrappers import Request, Response
 
 from local.apimodel import GatewayResponse, RestApiModel, Route, Throttle
 from local.cfn import ACCOUNT_ID
-from local.iam import AuthError, Principal, SignedRequest, SigV4Verifier, unverified_claims
+from local.iam import (
+    AuthError,
+    Principal,
+    SignedRequest,
+    SigV4Verifier,
+    is_signed_as_sent,
+    unverified_claims,
+)
 
 log = logging.getLogger("local.gateway")
 
@@ -255,7 +264,7 @@ class ApiGateway:
         # Routed on the path as sent, as API Gateway does: an encoded "/" stays inside its
         # segment, and the parameter is handed on decoded.
         raw_path = _raw_path(request)
-        found = self.api.find(request.method, raw_path)
+        found = self.api.find(request.method, raw_path) if is_signed_as_sent(raw_path) else None
         if found is None:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         route, params = found
@@ -387,6 +396,7 @@ class ApiGateway:
             "cognitoIdentityPoolId": None,
             "cognitoAuthenticationType": None,
             "cognitoAuthenticationProvider": None,
+            "principalOrgId": None,
         }
         if caller.principal is not None:
             identity.update(caller.principal.identity())

@@ -3,13 +3,20 @@
 The principals live in an AWS shared-credentials file (``.local/credentials`` in the checkout,
 ignored by git), one profile per principal, so the AWS CLI, boto3 and ``curl --aws-sigv4`` use
 it like any profile. Beside its keys each profile names the principal the key belongs to
-(``principal_arn``) and the API's region; botocore ignores keys it does not know for credentials
-and reads ``region`` as the profile's region.
+(``principal_arn``), its unique id (``principal_id``, ``AIDA...`` as IAM gives users) and the
+API's region; botocore ignores keys it does not know for credentials and reads ``region`` as the
+profile's region. The handlers get the principal in ``requestContext.identity`` as API Gateway
+passes it (`Principal.identity`).
 
 A signature is checked by recomputing it with botocore's own SigV4 signer over the request as it
 arrived (method, path as sent, query, the headers the client listed, the body) at the client's
-``X-Amz-Date``, and comparing in constant time. Failures carry API Gateway's response types and
-messages: no signature is ``MISSING_AUTHENTICATION_TOKEN``, a bad one ``INVALID_SIGNATURE``.
+``X-Amz-Date``, and comparing in constant time. SigV4 signs a path with its dot segments removed
+and its empty segments collapsed (and a URL parser drops a ``#`` fragment), so a signature over
+``/status/abc`` would also hold for ``/status/x/../abc``, ``//status//abc`` or ``/status/abc#z``:
+only a path that is already in that form is verified (`is_signed_as_sent`), and the gateway
+routes no other (`local.gateway`), so the path verified is the path routed. Failures carry
+API Gateway's response types and messages: no signature is ``MISSING_AUTHENTICATION_TOKEN``, a
+bad one ``INVALID_SIGNATURE``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from urllib.parse import parse_qsl
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
+from botocore.utils import normalize_url_path
 
 if TYPE_CHECKING:
     from local.pipeline import LocalPipeline
@@ -82,7 +90,13 @@ def _incomplete(message: str) -> AuthError:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """One profile of the credentials file: its keys and the IAM principal they belong to."""
+    """One profile of the credentials file: its keys and the IAM principal they belong to.
+
+    ``unique_id`` is the principal's unique id as IAM assigns it (``principal_id`` in the file:
+    ``AIDA...`` for a user, ``AROA...`` for the role of an ``assumed-role`` ARN); a profile
+    without one gets a stable id derived from its ARN. ``cognito_identity_id`` and
+    ``cognito_identity_pool_id`` make the profile a Cognito identity-pool identity's credentials.
+    """
 
     profile: str
     access_key: str
@@ -90,6 +104,9 @@ class Principal:
     session_token: str | None
     arn: str
     region: str = ""
+    unique_id: str = ""
+    cognito_identity_id: str = ""
+    cognito_identity_pool_id: str = ""
 
     @property
     def account_id(self) -> str:
@@ -97,20 +114,50 @@ class Principal:
         return parts[4] if len(parts) > 5 else ""
 
     @property
-    def principal_id(self) -> str:
-        """A stable unique id in the form IAM gives users (``AIDA...``)."""
-        digest = hashlib.sha256(self.arn.encode()).digest()
-        return "AIDA" + base64.b32encode(digest).decode()[:17]
+    def _resource(self) -> tuple[str, str]:
+        """The ARN's resource type (``user``, ``assumed-role``, ``root``...) and the rest."""
+        resource = self.arn.split(":", 5)[5] if self.arn.count(":") >= 5 else ""
+        kind, _, rest = resource.partition("/")
+        return kind, rest
 
-    def identity(self) -> dict[str, str]:
+    @property
+    def principal_id(self) -> str:
+        """The principal id API Gateway passes as ``identity.user`` and ``identity.caller``
+        (IAM's ``aws:userid``): ``AIDA...`` of a user, ``AROA...:<session name>`` of an assumed
+        role, the account id of the root user, ``<account>:<name>`` of a federated user."""
+        kind, rest = self._resource
+        if kind == "root":
+            return self.account_id
+        if kind == "federated-user":
+            return f"{self.account_id}:{rest}"
+        if kind == "assumed-role":
+            role, _, session = rest.partition("/")
+            role_arn = f"arn:aws:iam::{self.account_id}:role/{role}"
+            return f"{self.unique_id or _derived_id('AROA', role_arn)}:{session}"
+        return self.unique_id or _derived_id("AIDA", self.arn)
+
+    def identity(self) -> dict[str, str | None]:
         """The ``requestContext.identity`` fields API Gateway fills for an IAM-signed call."""
-        return {
+        fields: dict[str, str | None] = {
             "accessKey": self.access_key,
             "accountId": self.account_id,
             "caller": self.principal_id,
             "user": self.principal_id,
             "userArn": self.arn,
         }
+        if self.cognito_identity_id:
+            fields |= {
+                "cognitoIdentityId": self.cognito_identity_id,
+                "cognitoIdentityPoolId": self.cognito_identity_pool_id or None,
+                "cognitoAuthenticationType": "authenticated",
+            }
+        return fields
+
+
+def _derived_id(prefix: str, arn: str) -> str:
+    """A stable unique id in IAM's form (prefix and 17 characters) for a profile without one."""
+    digest = hashlib.sha256(arn.encode()).digest()
+    return prefix + base64.b32encode(digest).decode()[:17]
 
 
 def _random_key(prefix: str, length: int) -> str:
@@ -127,12 +174,14 @@ def credentials_text(account_id: str, region: str) -> str:
             f"aws_access_key_id = {_random_key('AKIA', 20)}\n"
             f"aws_secret_access_key = {secrets.token_urlsafe(30)}\n"
             f"principal_arn = arn:aws:iam::{account_id}:user/{profile}\n"
+            f"principal_id = {_random_key('AIDA', 21)}\n"
             f"region = {region}\n"
         )
     header = (
         "# Principals of the local API (python -m local). Use them as any AWS profile:\n"
         "#   AWS_SHARED_CREDENTIALS_FILE=.local/credentials AWS_PROFILE=local\n"
-        "# principal_arn is who the key signs as; delete this file for new keys.\n"
+        "# principal_arn is who the key signs as, principal_id its unique id (an assumed role's\n"
+        "# is its role's AROA... id); delete this file for new keys.\n"
     )
     return header + "\n".join(sections)
 
@@ -172,8 +221,17 @@ def read_principals(path: Path) -> dict[str, Principal]:
         arn = section.get("principal_arn", "").strip()
         if key and secret and arn:
             token = section.get("aws_session_token", "").strip() or None
-            region = section.get("region", "").strip()
-            found[key] = Principal(profile, key, secret, token, arn, region)
+            found[key] = Principal(
+                profile,
+                key,
+                secret,
+                token,
+                arn,
+                region=section.get("region", "").strip(),
+                unique_id=section.get("principal_id", "").strip(),
+                cognito_identity_id=section.get("cognito_identity_id", "").strip(),
+                cognito_identity_pool_id=section.get("cognito_identity_pool_id", "").strip(),
+            )
     return found
 
 
@@ -209,6 +267,13 @@ class LocalCredentials:
 
     def principals(self) -> list[Principal]:
         return list(self._current().values())
+
+
+def is_signed_as_sent(raw_path: str) -> bool:
+    """Whether SigV4 signs ``raw_path`` (as sent, no query) exactly as it reads: no fragment, no
+    ``.`` or ``..`` segment, no empty segment. Any other spelling shares its signature with a
+    different path, so it can be neither verified nor routed."""
+    return "#" not in raw_path and normalize_url_path(raw_path) == raw_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +384,9 @@ class SigV4Verifier:
             raise _invalid(UNKNOWN_KEY_MESSAGE, "UnrecognizedClientException")
         self._check_token(request, principal)
         self._check_payload_hash(request)
+        if not is_signed_as_sent(request.raw_path or "/"):
+            # The signature would be over another path than the one sent.
+            raise _invalid()
         expected = self._signature(request, principal, signed_names, timestamp)
         if not hmac.compare_digest(expected.encode(), fields["Signature"].encode()):
             raise _invalid()
@@ -427,7 +495,10 @@ def authorization_banner(pipeline: LocalPipeline) -> list[str]:
             "unsigned requests get 403"
         )
         for principal in pipeline.credentials.principals():
-            lines.append(f"    profile {principal.profile:<12} signs as {principal.arn}")
+            lines.append(
+                f"    profile {principal.profile:<12} signs as {principal.arn} "
+                f"({principal.principal_id})"
+            )
         lines.append(
             f"    aws / boto3: AWS_SHARED_CREDENTIALS_FILE={shown} AWS_PROFILE={DEFAULT_PROFILE}"
         )

@@ -20,11 +20,20 @@ def query_page(
     after: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to `limit` items with `start <= timestamp <= end` after the timestamp `after`, and the
-    last timestamp read when DynamoDB stopped early (another page may follow it)."""
+    last timestamp read when DynamoDB stopped early (another page may follow it).
+
+    Only the attributes a results row answers are read: the item's ``jobId`` (which job stored
+    the row) stays in the table."""
     query: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#symbol = :symbol AND #ts BETWEEN :start AND :end",
-        "ExpressionAttributeNames": {"#symbol": "symbol", "#ts": "timestamp"},
+        "ProjectionExpression": "#symbol, #ts, #price, #volume",
+        "ExpressionAttributeNames": {
+            "#symbol": "symbol",
+            "#ts": "timestamp",
+            "#price": "price",
+            "#volume": "volume",
+        },
         "ExpressionAttributeValues": {
             ":symbol": {"S": symbol},
             ":start": {"S": start},

@@ -98,11 +98,13 @@ def _number(text: str) -> str:
 
 
 def item_json(item: dict[str, Any]) -> str:
+    """One row of the answer: the market data only. The item also holds the id of the job that
+    stored it, which is never answered: rows are shared by every caller, and a job id would
+    show that another owner's job exists, which its status 404 hides (R25)."""
     dumps = json.dumps
     return (
         f'{{"symbol":{dumps(item["symbol"]["S"])},"timestamp":{dumps(item["timestamp"]["S"])},'
-        f'"price":{_number(item["price"]["N"])},"volume":{_number(item["volume"]["N"])},'
-        f'"jobId":{dumps(item.get("jobId", {}).get("S", ""))}}}'
+        f'"price":{_number(item["price"]["N"])},"volume":{_number(item["volume"]["N"])}}}'
     )
 
 

@@ -73,7 +73,7 @@ def job_status(
 ) -> dict[str, Any]:
     """The 200 body for a job that ``caller`` may read; a report link only once it has ended."""
     job = jobs.get(parse_job_id(raw_job_id))
-    if job is None or not may_read(job.owner, caller):
+    if job is None or not may_read(job.owner, caller, job_caller=job.owner_caller):
         raise NotFoundError("no job with this id", code="JOB_NOT_FOUND")
     report_url = None
     if job.report_key and job.status in FINAL_STATUSES:

@@ -11,6 +11,7 @@ from financial_pipeline.api_schema import (
     DRAFT4,
     ERROR_RESPONSE,
     MODELS,
+    RESULTS_RESPONSE,
     STATUS_RESPONSE,
     UPLOAD_REQUEST,
 )
@@ -94,3 +95,16 @@ def test_r28_status_response_carries_the_digests_and_the_declared_count() -> Non
     assert Draft4Validator(STATUS_RESPONSE).is_valid(body)
     assert not Draft4Validator(STATUS_RESPONSE).is_valid({**body, "expectedRows": -1})
     assert {"sha256", "expectedSha256", "expectedRows"} <= set(STATUS_RESPONSE["properties"])
+
+
+def test_fails_r25_a_results_row_admits_no_job_id() -> None:
+    # Given a row as the results model (and the OpenAPI document made from it) describes it
+    row = RESULTS_RESPONSE["properties"]["items"]["items"]
+    page = {"symbol": "AAPL", "count": 1, "items": [dict.fromkeys(row["required"], 1)]}
+    page["items"][0].update(symbol="AAPL", timestamp="2024-01-01T00:00:00.000000Z")
+    Draft4Validator(RESULTS_RESPONSE).validate(page)
+
+    # Then a row naming the job that stored it does not conform: the id would show that
+    # another owner's job exists (R25)
+    page["items"][0]["jobId"] = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert not Draft4Validator(RESULTS_RESPONSE).is_valid(page)

@@ -132,7 +132,7 @@ def test_r26_key_policy_admits_only_this_accounts_logs_and_this_pipelines_alarms
         "cloudwatch.amazonaws.com",
         "delivery.logs.amazonaws.com",
     }
-    assert services["delivery.logs.amazonaws.com"]["Action"] == "kms:Decrypt*"
+    assert services["delivery.logs.amazonaws.com"]["Action"] == "kms:Decrypt"
     # And each is held to its source: log groups of this account and region...
     logs_condition = services[f"logs.{REGION}.amazonaws.com"]["Condition"]
     assert logs_condition == {
@@ -152,9 +152,49 @@ def test_r26_key_policy_admits_only_this_accounts_logs_and_this_pipelines_alarms
     assert alarms["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1] == (
         f":alarm:{stack_name('regulated')}-Pipeline-*"
     )
+    # ...and log delivery (the state machine's logs) to this account's deliveries
+    delivery = services["delivery.logs.amazonaws.com"]["Condition"]
+    assert delivery == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Join": ["", [f"arn:aws:logs:{REGION}:", {"Ref": "AWS::AccountId"}, ":*"]]
+            }
+        },
+    }
     # And the rest is CDK's account statement, through which the roles' grants apply
     others = [s for s in statements if "Service" not in s["Principal"]]
     assert len(others) == 1 and others[0]["Principal"]["AWS"]["Fn::Join"][1][-1] == ":root"
+
+
+SOURCE_CONDITIONS = {"aws:SourceAccount", "aws:SourceArn", "kms:EncryptionContext:aws:logs:arn"}
+"""Condition keys that hold a service to this account's resources (confused deputy)."""
+
+
+def _service_statements(template: Template) -> list[dict[str, Any]]:
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    statements: list[dict[str, Any]] = key["Properties"]["KeyPolicy"]["Statement"]
+    return [s for s in statements if "Service" in s["Principal"]]
+
+
+@pytest.mark.parametrize("env", HARDENED)
+def test_fails_r26_every_service_in_the_key_policy_is_held_to_this_accounts_resources(
+    synthesized: Synthesized, env: str
+) -> None:
+    # Given every statement of the key policy that admits an AWS service
+    statements = _service_statements(synthesized.template(env))
+    assert statements
+    for statement in statements:
+        # Then each carries a source condition, and each such condition names this account:
+        # without one, the service would use the key for any account that asks it to
+        conditions = {
+            key: value
+            for operator in statement.get("Condition", {}).values()
+            for key, value in operator.items()
+        }
+        assert set(conditions) & SOURCE_CONDITIONS, statement
+        for key in set(conditions) & SOURCE_CONDITIONS:
+            assert '{"Ref": "AWS::AccountId"}' in json.dumps(conditions[key]), statement
 
 
 def test_r26_each_function_may_use_the_key_only_as_its_s3_and_table_calls_need(
@@ -511,7 +551,15 @@ def test_r26_an_existing_key_is_the_one_key_and_gets_the_service_statements(
     assert {s["Principal"].get("Service") for s in statements} >= {
         f"logs.{REGION}.amazonaws.com",
         "cloudwatch.amazonaws.com",
+        "delivery.logs.amazonaws.com",
     }
+    # And every service it admits is held to this account's resources
+    for statement in _service_statements(template):
+        operators = statement.get("Condition", {}).values()
+        found = {key: value for operator in operators for key, value in operator.items()}
+        assert set(found) & SOURCE_CONDITIONS, statement
+        for key in set(found) & SOURCE_CONDITIONS:
+            assert ACCOUNT in json.dumps(found[key]), statement
 
 
 def test_r26_an_imported_key_is_used_by_arn(variants: Synthesized) -> None:

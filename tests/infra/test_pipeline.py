@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 from constructs import Construct
 
 from financial_pipeline import FinancialPipeline
@@ -125,3 +126,27 @@ def test_fails_on_a_name_prefix_a_dashboard_cannot_carry(stack: cdk.Stack, tmp_p
             api=pipeline.api,
             name_prefix="my alarms",
         )
+
+
+def test_fails_pipeline_leaves_the_account_wide_api_gateway_role_alone_by_default(
+    stack: cdk.Stack,
+) -> None:
+    # Given a pipeline with default props
+    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False)
+    # Then it sets no account-level API Gateway setting (one per account and region, which a
+    # second stack would overwrite) and creates no role for it
+    template = Template.from_stack(stack)
+    assert template.find_resources("AWS::ApiGateway::Account") == {}
+    assert not [key for key in template.find_resources("AWS::IAM::Role") if "CloudWatchRole" in key]
+
+
+def test_pipeline_sets_the_api_gateway_account_role_when_asked(stack: cdk.Stack) -> None:
+    # Given api_cloud_watch_role=True / Then the stack sets the account's role, and keeps the
+    # role when the stack is deleted (another stack's stage may still log with it)
+    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, api_cloud_watch_role=True)
+    template = Template.from_stack(stack)
+    assert len(template.find_resources("AWS::ApiGateway::Account")) == 1
+    [role] = [
+        r for key, r in template.find_resources("AWS::IAM::Role").items() if "CloudWatchRole" in key
+    ]
+    assert role["DeletionPolicy"] == "Retain"

@@ -150,3 +150,150 @@ def test_fails_on_a_cors_origin_that_cannot_be_passed_on(stack: cdk.Stack, origi
     # Given an origin that would not survive the comma-separated CORS_ALLOW_ORIGINS / Then refused
     with pytest.raises(ValueError, match="cors_allow_origins must be non-empty origins"):
         _build(stack, cors_allow_origins=[origin])
+
+
+# Versioning, whichever prop turns it on, keeps the noncurrent-version expiry.
+
+
+def _upload_bucket_props(template: Template) -> dict[str, Any]:
+    buckets = template.find_resources("AWS::S3::Bucket")
+    [upload] = [props for key, props in buckets.items() if "UploadBucket" in key]
+    properties: dict[str, Any] = upload["Properties"]
+    return properties
+
+
+def _rule_ids(bucket: dict[str, Any]) -> list[str]:
+    return [rule["Id"] for rule in bucket["LifecycleConfiguration"]["Rules"]]
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"versioned": True},
+        # S3 turns versioning on for a bucket created with Object Lock.
+        {"object_lock_enabled": True},
+    ],
+    ids=["versioned", "object_lock"],
+)
+def test_fails_versioning_turned_on_by_bucket_props_still_expires_noncurrent_versions(
+    stack: cdk.Stack, props: dict[str, Any]
+) -> None:
+    # Given versioning turned on through bucket_props, not bucket_versioning
+    _build(stack, bucket_props=props)
+    # When synthesized
+    bucket = _upload_bucket_props(Template.from_stack(stack))
+    # Then noncurrent versions and the delete markers left behind are expired, so that a moved
+    # or deleted file is not kept forever
+    assert {
+        "Id": "ExpireNoncurrentVersions",
+        "Status": "Enabled",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+        "ExpiredObjectDeleteMarker": True,
+    } in bucket["LifecycleConfiguration"]["Rules"]
+
+
+def test_versioning_asked_for_twice_has_one_noncurrent_rule(stack: cdk.Stack) -> None:
+    # Given bucket_versioning and bucket_props both turning versioning on
+    _build(stack, bucket_versioning=True, bucket_props={"versioned": True})
+    # Then the upload bucket has the rule once
+    assert (
+        _rule_ids(_upload_bucket_props(Template.from_stack(stack))).count(
+            "ExpireNoncurrentVersions"
+        )
+        == 1
+    )
+
+
+def test_unversioned_bucket_has_no_noncurrent_rule(stack: cdk.Stack) -> None:
+    _build(stack)
+    bucket = _upload_bucket_props(Template.from_stack(stack))
+    assert "VersioningConfiguration" not in bucket
+    assert "ExpireNoncurrentVersions" not in _rule_ids(bucket)
+
+
+# Typed props: the jsii structs are accepted wherever a mapping is.
+
+
+def test_fails_typed_bucket_props_reach_the_upload_bucket(stack: cdk.Stack) -> None:
+    # Given an s3.BucketProps struct instead of a mapping
+    _build(stack, bucket_props=s3.BucketProps(versioned=True, transfer_acceleration=True))
+    # When synthesized
+    bucket = _upload_bucket_props(Template.from_stack(stack))
+    # Then its values reach the bucket, with the noncurrent rule that versioning needs
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["AccelerateConfiguration"] == {"AccelerationStatus": "Enabled"}
+    assert "ExpireNoncurrentVersions" in _rule_ids(bucket)
+
+
+def test_fails_typed_bucket_props_still_cannot_weaken_the_bucket(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"bucket_props cannot override 'enforce_ssl'"):
+        _build(stack, bucket_props=s3.BucketProps(enforce_ssl=False))
+
+
+def test_fails_typed_bucket_props_of_storage_used_alone(stack: cdk.Stack) -> None:
+    # Given Storage used on its own with a struct / Then it builds the bucket with it
+    Storage(stack, "Storage", bucket_props=s3.BucketProps(versioned=True))
+    bucket = _upload_bucket_props(Template.from_stack(stack))
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def _runtime_functions(template: Template) -> list[dict[str, Any]]:
+    return [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if str(f["Properties"].get("Handler", "")).startswith("runtime.")
+    ]
+
+
+def test_fails_typed_function_props_reach_every_function(stack: cdk.Stack) -> None:
+    # Given a lambda.FunctionOptions struct (every function prop but code, handler, runtime)
+    _build(
+        stack,
+        function_props=lambda_.FunctionOptions(
+            memory_size=4096, ephemeral_storage_size=cdk.Size.mebibytes(1024)
+        ),
+    )
+    # Then every function has its values, the processor's ephemeral storage default replaced
+    functions = _runtime_functions(Template.from_stack(stack))
+    assert {f["MemorySize"] for f in functions} == {4096}
+    assert {f["EphemeralStorage"]["Size"] for f in functions} == {1024}
+
+
+def test_fails_typed_function_props_still_cannot_set_the_reserved_concurrency(
+    stack: cdk.Stack,
+) -> None:
+    # Given Ingest used on its own with a struct carrying a reserved concurrency / Then refused
+    storage = Storage(stack, "Storage")
+    options = FunctionOptions(
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        function_props=lambda_.FunctionOptions(reserved_concurrent_executions=5),
+    )
+    with pytest.raises(ValueError, match=r"cannot override 'reserved_concurrent_executions'"):
+        Ingest(stack, "Ingest", storage=storage, functions=options)
+
+
+def test_fails_function_props_struct_with_its_own_code_says_to_use_function_options(
+    stack: cdk.Stack,
+) -> None:
+    # Given a lambda.FunctionProps, whose code, handler and runtime are the construct's own
+    props = lambda_.FunctionProps(
+        code=lambda_.Code.from_inline("x"), handler="x.handler", runtime=lambda_.Runtime.PYTHON_3_14
+    )
+    # Then it is refused, naming the struct to use instead
+    with pytest.raises(ValueError, match=r"function_props .*aws_lambda\.FunctionOptions"):
+        _build(stack, function_props=props)
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("bucket_props", lambda_.FunctionOptions(memory_size=128)),
+        ("bucket_props", [("versioned", True)]),
+        ("function_props", s3.BucketProps(versioned=True)),
+    ],
+)
+def test_fails_props_of_another_type_name_the_prop_and_what_it_takes(
+    stack: cdk.Stack, prop: str, value: object
+) -> None:
+    with pytest.raises(TypeError, match=rf"{prop} must be a mapping or aws_cdk\.aws_"):
+        _build(stack, **{prop: value})

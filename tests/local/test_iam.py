@@ -6,6 +6,8 @@ import base64
 import configparser
 import copy
 import json
+import re
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ from local.apimodel import api_from_template
 from local.cfn import Template
 from local.gateway import ApiGateway
 from local.iam import (
+    AuthError,
     LocalCredentials,
     Principal,
+    SignedRequest,
     SigV4Verifier,
     authorization_banner,
     curl_banner,
@@ -131,6 +135,107 @@ def test_r29_signed_request_carries_the_principal_into_request_context(
     assert identity["caller"] == identity["user"] == principal.principal_id
     assert identity["caller"].startswith("AIDA")
     assert identity["sourceIp"]
+
+
+def test_fails_r29_each_local_principal_has_a_unique_id_as_iam_gives_users(
+    credentials_file: Path, dev_template: dict[str, Any], credentials: LocalCredentials
+) -> None:
+    # Given the created credentials file
+    parser = configparser.RawConfigParser()
+    parser.read(credentials_file)
+    ids = [parser[profile]["principal_id"] for profile in ("local", "local-other")]
+
+    # Then each principal has its own AIDA... id
+    assert all(re.fullmatch(r"AIDA[A-Z2-7]{17}", found) for found in ids)
+    assert len(set(ids)) == 2
+    # And it is the principal id the handlers get, as API Gateway passes a user's
+    seen: list[Any] = []
+    client = _gateway(dev_template, credentials, seen)
+    headers = sign(credentials.principal("local"), "GET", "http://localhost/results/A", at=NOW)
+    assert client.get("/results/A", headers=headers).status_code == 200
+    assert seen[0]["requestContext"]["identity"]["user"] == ids[0]
+
+
+ROLE_PROFILES = (
+    "[alice]\naws_access_key_id = ASIAALICE\naws_secret_access_key = S1\n"
+    "principal_arn = arn:aws:sts::123456789012:assumed-role/Trader/alice\n"
+    "principal_id = AROAEXAMPLETRADER0001\n\n"
+    "[batch]\naws_access_key_id = ASIABATCH\naws_secret_access_key = S2\n"
+    "principal_arn = arn:aws:sts::123456789012:assumed-role/Trader/nightly\n"
+    "principal_id = AROAEXAMPLETRADER0001\n\n"
+    "[guest]\naws_access_key_id = ASIAGUEST\naws_secret_access_key = S3\n"
+    "principal_arn = arn:aws:sts::123456789012:assumed-role/Pool/CognitoIdentityCredentials\n"
+    "principal_id = AROAEXAMPLEPOOLROLE01\n"
+    "cognito_identity_id = eu-west-1:11111111-2222-3333-4444-555555555555\n"
+    "cognito_identity_pool_id = eu-west-1:pool\n"
+)
+
+
+def _identity_of(
+    dev_template: dict[str, Any], credentials: LocalCredentials, profile: str
+) -> dict[str, Any]:
+    seen: list[Any] = []
+    client = _gateway(dev_template, credentials, seen)
+    principal = credentials.principal(profile)
+    headers = sign(principal, "GET", "http://localhost/results/A", at=NOW, region=REGION)
+    response = client.get("/results/A", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    identity: dict[str, Any] = seen[0]["requestContext"]["identity"]
+    return identity
+
+
+def test_fails_r29_an_assumed_role_reaches_the_handlers_as_api_gateway_passes_it(
+    dev_template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given two sessions of one role, each a local profile
+    path = tmp_path / "credentials"
+    path.write_text(ROLE_PROFILES)
+    credentials = LocalCredentials(path)
+
+    # When each signs a request
+    alice = _identity_of(dev_template, credentials, "alice")
+    batch = _identity_of(dev_template, credentials, "batch")
+
+    # Then the principal id is the role's id and the session name, as API Gateway's REST
+    # proxy event gives an assumed role, beside the session's ARN and account
+    assert alice["user"] == alice["caller"] == "AROAEXAMPLETRADER0001:alice"
+    assert batch["user"] == "AROAEXAMPLETRADER0001:nightly"
+    assert alice["userArn"] == "arn:aws:sts::123456789012:assumed-role/Trader/alice"
+    assert alice["accountId"] == "123456789012"
+    assert alice["cognitoIdentityId"] is None
+    assert "principalOrgId" in alice
+
+
+def test_r29_identity_pool_credentials_reach_the_handlers_with_their_identity_id(
+    dev_template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given a profile of a Cognito identity pool's credentials
+    path = tmp_path / "credentials"
+    path.write_text(ROLE_PROFILES)
+    identity = _identity_of(dev_template, LocalCredentials(path), "guest")
+
+    # Then the handlers get the identity id and pool beside the pool role's session
+    assert identity["cognitoIdentityId"] == "eu-west-1:11111111-2222-3333-4444-555555555555"
+    assert identity["cognitoIdentityPoolId"] == "eu-west-1:pool"
+    assert identity["cognitoAuthenticationType"] == "authenticated"
+    assert identity["user"] == "AROAEXAMPLEPOOLROLE01:CognitoIdentityCredentials"
+
+
+def test_r29_a_profile_without_a_unique_id_gets_a_stable_one_from_its_arn(tmp_path: Path) -> None:
+    # Given profiles of files written before principal ids were in them
+    path = tmp_path / "credentials"
+    path.write_text(
+        "[u]\naws_access_key_id = K1\naws_secret_access_key = S\n"
+        "principal_arn = arn:aws:iam::1:user/u\n\n"
+        "[r]\naws_access_key_id = K2\naws_secret_access_key = S\n"
+        "principal_arn = arn:aws:sts::1:assumed-role/R/s\n"
+    )
+    found = read_principals(path)
+
+    # Then a user gets an AIDA... id and a role session its role's AROA... id, every time
+    assert re.fullmatch(r"AIDA[A-Z2-7]{17}", found["K1"].principal_id)
+    assert re.fullmatch(r"AROA[A-Z2-7]{17}:s", found["K2"].principal_id)
+    assert read_principals(path) == found
 
 
 @pytest.mark.parametrize(
@@ -298,3 +403,75 @@ def test_r29_fpipe_signs_local_requests_with_the_local_file_over_the_environment
     assert default.credentials.access_key == local.principal("local").access_key
     assert other.credentials.access_key == local.principal("local-other").access_key
     assert default.region == REGION
+
+
+# A signature covers one path, and that path is the one routed (R29).
+
+NON_CANONICAL_PATHS = [
+    pytest.param("/results/x/../A", id="dot-dot-segment"),
+    pytest.param("/results/./A", id="dot-segment"),
+    pytest.param("//results//A", id="empty-segments"),
+    pytest.param("/results/A#z", id="fragment"),
+]
+
+
+@pytest.mark.parametrize("sent", NON_CANONICAL_PATHS)
+def test_fails_r29_a_signature_over_one_path_never_routes_another(
+    dev_template: dict[str, Any], credentials: LocalCredentials, sent: str
+) -> None:
+    # Given a request signed for /results/A (SigV4 signs the path with dot segments removed
+    # and empty ones collapsed, so the signature also holds for these spellings of it)
+    seen: list[Any] = []
+    client = _gateway(dev_template, credentials, seen)
+    headers = sign(credentials.principal(), "GET", "http://localhost/results/A", at=NOW)
+
+    # When it is sent with another spelling of the path
+    response = client.get(sent, headers=headers)
+
+    # Then no resource matches, as in API Gateway: its 403 in the error shape, no function ran
+    assert response.status_code == 403, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "MISSING_AUTHENTICATION_TOKEN"
+    assert seen == []
+
+
+@pytest.mark.parametrize("sent", NON_CANONICAL_PATHS)
+def test_fails_r29_the_verifier_refuses_a_path_other_than_the_one_it_signs(
+    credentials: LocalCredentials, sent: str
+) -> None:
+    # Given a signature over /results/A, presented with another spelling of the path
+    headers = sign(credentials.principal(), "GET", "http://localhost/results/A", at=NOW)
+    request = SignedRequest(
+        method="GET",
+        raw_path=sent,
+        raw_query="",
+        headers=[("Host", "localhost"), *headers.items()],
+        body=b"",
+    )
+    verifier = SigV4Verifier(credentials, REGION, clock=lambda: NOW)
+    # (the path it was signed for passes)
+    canonical = SignedRequest("GET", "/results/A", "", request.headers, b"")
+    assert verifier.verify(canonical) == credentials.principal()
+
+    # Then the verifier refuses it: a path is verified exactly as it is routed
+    with pytest.raises(AuthError) as refused:
+        verifier.verify(request)
+    assert refused.value.response_type == "INVALID_SIGNATURE"
+
+
+def test_fails_r29_a_fragment_sent_on_the_wire_is_not_routed(pipeline: LocalPipeline) -> None:
+    # Given a request signed for /results/A, sent over HTTP with "#z" after the path
+    principal = pipeline.credentials.principal("local")
+    host = pipeline.url.removeprefix("http://")
+    headers = sign(principal, "GET", f"{pipeline.url}/results/A")
+    lines = ["GET /results/A#z HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(tuple(host.rsplit(":", 1)), timeout=30) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+
+    # Then it is API Gateway's 403 for a path no resource has, in the error shape
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"403", answer[:300]
+    assert json.loads(body)["error"]["code"] == "MISSING_AUTHENTICATION_TOKEN"

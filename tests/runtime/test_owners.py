@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,14 +14,38 @@ from runtime.handlers import status, upload
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
+TRADER = "arn:aws:sts::123456789012:assumed-role/Trader/"
+TRADER_ID = "AROAEXAMPLETRADER0001"
+POOL_ROLE = "arn:aws:sts::123456789012:assumed-role/PoolUsers/CognitoIdentityCredentials"
+
+
+def _principal_id(arn: str) -> str:
+    """The principal id API Gateway passes beside the ARN: a user's AIDA..., a role session's
+    AROA...:<session name>."""
+    if arn.startswith(TRADER):
+        return f"{TRADER_ID}:{arn.removeprefix(TRADER)}"
+    if arn == POOL_ROLE:
+        return "AROAEXAMPLEPOOLROLE01:CognitoIdentityCredentials"
+    return "AIDA" + arn.rsplit("/", 1)[-1].ljust(17, "0")
 
 
 def _with_identity(
-    event: dict[str, Any], *, arn: str | None = None, sub: str | None = None
+    event: dict[str, Any],
+    *,
+    arn: str | None = None,
+    sub: str | None = None,
+    pool_identity: str | None = None,
 ) -> dict[str, Any]:
     if arn is not None:
+        principal_id = _principal_id(arn)
         event["requestContext"]["identity"].update(
-            userArn=arn, caller="AIDA" + arn[-8:].upper(), accessKey="AKIAEXAMPLE"
+            userArn=arn, user=principal_id, caller=principal_id, accessKey="ASIAEXAMPLE"
+        )
+    if pool_identity is not None:
+        event["requestContext"]["identity"].update(
+            cognitoIdentityId=pool_identity,
+            cognitoIdentityPoolId="eu-west-1:pool",
+            cognitoAuthenticationType="authenticated",
         )
     if sub is not None:
         event["requestContext"]["authorizer"] = {"claims": {"sub": sub, "email": "a@b.c"}}
@@ -49,15 +74,73 @@ def _store(pipeline: Any) -> JobStore:
     return JobStore(pipeline.dynamodb, JOBS_TABLE)
 
 
-def test_r25_upload_records_the_iam_principal_as_owner(pipeline: Any) -> None:
-    # When an IAM-signed caller creates a job
+def test_r25_upload_records_the_iam_principals_unique_id_as_owner(pipeline: Any) -> None:
+    # When an IAM user creates a job
     job_id = _create(arn=ALICE)
 
-    # Then the job's owner is that principal ARN, and its caller id is kept beside it
+    # Then the job's owner is that user's unique id, and its caller id is kept beside it
     job = _store(pipeline).get(job_id)
     assert job is not None
-    assert job.owner == f"iam:{ALICE}"
-    assert job.owner_caller == "AIDA" + ALICE[-8:].upper()
+    assert job.owner == f"iam:{_principal_id(ALICE)}"
+    assert job.owner_caller == _principal_id(ALICE)
+
+
+def test_fails_r25_an_assumed_role_owns_its_jobs_by_its_unique_id_never_its_session_name(
+    pipeline: Any,
+) -> None:
+    # When a session named "alice" of a role creates a job
+    job_id = _create(arn=TRADER + "alice")
+
+    # Then the owner is the role's unique id: the session name is nowhere in it
+    job = _store(pipeline).get(job_id)
+    assert job is not None
+    assert job.owner == f"iam:{TRADER_ID}"
+    assert job.owner_caller == f"{TRADER_ID}:alice"
+    # And every session of that role is that owner, whatever it is called; a user is not
+    assert _status(job_id, arn=TRADER + "nightly-batch")["statusCode"] == 200
+    assert _status(job_id, arn=ALICE)["statusCode"] == 404
+
+
+def test_fails_r25_an_identity_pool_user_never_reads_another_users_job(pipeline: Any) -> None:
+    # Given a job of one Cognito identity-pool user (the pool's users share one role session)
+    job_id = _create(arn=POOL_ROLE, pool_identity="eu-west-1:11111111-aaaa")
+
+    # When she and another user of the pool ask for it
+    mine = _status(job_id, arn=POOL_ROLE, pool_identity="eu-west-1:11111111-aaaa")
+    theirs = _status(job_id, arn=POOL_ROLE, pool_identity="eu-west-1:22222222-bbbb")
+
+    # Then only she sees it: the owner is her identity id
+    job = _store(pipeline).get(job_id)
+    assert job is not None and job.owner == "cognito-identity:eu-west-1:11111111-aaaa"
+    assert mine["statusCode"] == 200
+    assert theirs["statusCode"] == 404
+
+
+def test_fails_r25_a_job_stored_with_the_principal_arn_answers_the_principals_unique_id(
+    pipeline: Any,
+) -> None:
+    # Given jobs stored before owners were unique ids (the owner is the principal ARN, the
+    # caller id beside it), one created by a user and one by a role session named "alice"
+    store = _store(pipeline)
+    now = datetime.now(UTC)
+    ids = {}
+    for name, arn in (("user", ALICE), ("session", TRADER + "alice")):
+        ids[name] = str(uuid.uuid4())
+        store.create(
+            ids[name],
+            "t.csv",
+            now,
+            now + timedelta(hours=1),
+            int(now.timestamp()) + 3600,
+            owner=f"iam:{arn}",
+            owner_caller=_principal_id(arn),
+        )
+
+    # Then each answers its principal as it signs today, and no one else
+    assert _status(ids["user"], arn=ALICE)["statusCode"] == 200
+    assert _status(ids["user"], arn=BOB)["statusCode"] == 404
+    assert _status(ids["session"], arn=TRADER + "another-session")["statusCode"] == 200
+    assert _status(ids["session"], arn=ALICE)["statusCode"] == 404
 
 
 def test_r25_upload_records_the_cognito_sub_as_owner(pipeline: Any) -> None:
@@ -99,7 +182,8 @@ def test_r25_owner_reads_its_job(pipeline: Any) -> None:
         pytest.param({"arn": BOB}, id="another-principal"),
         pytest.param({}, id="no-identity"),
         pytest.param({"sub": ALICE}, id="cognito-sub-spelling-the-arn"),
-        pytest.param({"arn": ALICE.upper()}, id="case-changed-arn"),
+        pytest.param({"arn": ALICE.upper()}, id="case-changed-principal"),
+        pytest.param({"arn": TRADER + "alice"}, id="a-role-session-named-like-her"),
     ],
 )
 def test_fails_r25_anyone_but_the_owner_gets_exactly_the_unknown_job_404(

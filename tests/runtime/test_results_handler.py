@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from runtime_support import api_event, body_of, context
+from runtime_support import RESULTS_TABLE, api_event, body_of, context
 
 from runtime.handlers import results
 
@@ -164,3 +164,24 @@ def test_fails_r3_forged_token_for_another_symbol(stored):
 def test_r3_unknown_symbol_is_an_empty_page(pipeline):
     body = body_of(_get("NOSUCHSYMBOL"))
     assert body == {"symbol": "NOSUCHSYMBOL", "count": 0, "items": []}
+
+
+def test_fails_r25_results_rows_never_name_the_job_that_stored_them(stored, pipeline):
+    # Given rows stored by a job (the item keeps the job's id, for lineage)
+    table = pipeline.dynamodb.query(
+        TableName=RESULTS_TABLE,
+        KeyConditionExpression="symbol = :s",
+        ExpressionAttributeValues={":s": {"S": stored}},
+        Limit=1,
+    )
+    assert "jobId" in table["Items"][0]
+
+    # When anyone reads them
+    response = _get(stored, limit=5)
+
+    # Then the rows hold the market data only: the job id would show that another owner's job
+    # exists, which its 404 hides (R25)
+    items = body_of(response)["items"]
+    assert items
+    assert all(set(item) == {"symbol", "timestamp", "price", "volume"} for item in items)
+    assert "jobId" not in response["body"]

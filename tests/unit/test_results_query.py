@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runtime.errors import BadRequestError
@@ -71,3 +73,23 @@ def test_r3_one_extra_row_decides_whether_a_next_page_exists():
     assert body.startswith('{"symbol":"AAPL","count":2,"items":[')
     assert '"price":1.50' in body
     assert '"nextToken":' in body
+
+
+def test_fails_r25_a_results_row_never_carries_the_job_that_stored_it():
+    # Given a stored item with the id of the job that wrote it
+    item = {
+        "symbol": {"S": "AAPL"},
+        "timestamp": {"S": "2024-01-01T00:00:00.000000Z"},
+        "price": {"N": "1.50"},
+        "volume": {"N": "3"},
+        "jobId": {"S": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+    }
+
+    def read_page(*, symbol, start, end, ascending, limit, after):
+        return [item], None
+
+    # When the body is built, Then the row is the market data alone
+    body = json.loads(results_body(parse_query("AAPL", {}, {}), read_page))
+    assert body["items"] == [
+        {"symbol": "AAPL", "timestamp": "2024-01-01T00:00:00.000000Z", "price": 1.5, "volume": 3}
+    ]
