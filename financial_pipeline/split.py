@@ -172,7 +172,10 @@ class SplitProcessing(Construct):
         storage.grant_read_uploads(self.parse_part)
         storage.grant_write_split(self.parse_part)
         storage.grant_update_jobs(self.parse_part)
-        # write_partition: partition objects in, rows and its own summary out.
+        # write_partition: reads its job (the earliest fatal line), lists and reads its
+        # partition objects, writes rows and its own summary.
+        storage.grant_get_jobs(self.write_partition)
+        storage.grant_list_split(self.write_partition)
         storage.grant_read_split(self.write_partition)
         storage.grant_write_split(self.write_partition)
         storage.grant_write_results(self.write_partition)

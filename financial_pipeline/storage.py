@@ -312,8 +312,12 @@ class Storage(Construct):
         return self._grant_move(grantee, QUARANTINE_PREFIX)
 
     def grant_write_reports(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``s3:PutObject`` under ``reports/`` (multipart uploads included)."""
-        grant = self._grant_objects(grantee, REPORTS_PREFIX, "s3:PutObject")
+        """``s3:PutObject`` under ``reports/`` (multipart uploads included), and
+        ``s3:AbortMultipartUpload``: a report abandoned when its job fails is aborted, and a
+        denied abort would hide the job's own failure."""
+        grant = self._grant_objects(
+            grantee, REPORTS_PREFIX, "s3:PutObject", "s3:AbortMultipartUpload"
+        )
         # Completing a multipart upload decrypts the data key its parts were encrypted with.
         return self._grant_key(grantee, grant, "kms:Decrypt")
 
@@ -329,6 +333,16 @@ class Storage(Construct):
     def grant_read_split(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:GetObject`` under ``split/``: reads manifests and intermediate objects."""
         return self._grant_objects(grantee, SPLIT_PREFIX, "s3:GetObject")
+
+    def grant_list_split(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``s3:ListBucket`` on the upload bucket for keys under ``split/`` only (an
+        ``s3:prefix`` condition): lists a job's intermediate objects."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListBucket"],
+            resource_arns=[self.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{SPLIT_PREFIX}*"]}},
+        )
 
     def grant_delete_split(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:DeleteObject`` under ``split/``: removes a job's intermediate objects."""
@@ -351,18 +365,30 @@ class Storage(Construct):
         """Create and update jobs."""
         return self._jobs_grant(grantee, self.jobs_table.grant_write_data(grantee))
 
+    def grant_get_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``dynamodb:GetItem`` on the jobs table only: reads one job by its id."""
+        return self._table_only_grant(grantee, "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey")
+
     def grant_update_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """``dynamodb:UpdateItem`` on the jobs table only: counts a job's progress (R24)."""
-        # The table itself: the table's generic grant would add its indexes, where an update
+        return self._table_only_grant(grantee, "dynamodb:UpdateItem")
+
+    def _table_only_grant(
+        self, grantee: iam.IGrantable, action: str, *key_actions: str
+    ) -> iam.Grant:
+        # The table itself: the table's generic grants add its indexes, where a call by key
         # has nothing to do.
         grant = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:UpdateItem"],
-            resource_arns=[self.jobs_table.table_arn],
+            grantee=grantee, actions=[action], resource_arns=[self.jobs_table.table_arn]
         )
         if self.encryption_key is not None:
-            # What CDK's table write grants carry for a table under a customer-managed key.
-            grant = grant.combine(self.encryption_key.grant_encrypt_decrypt(grantee))
+            # What CDK's table grants carry for a table under a customer-managed key: decrypt
+            # for a read, the whole encrypt-decrypt set for a write.
+            grant = grant.combine(
+                self.encryption_key.grant(grantee, *key_actions)
+                if key_actions
+                else self.encryption_key.grant_encrypt_decrypt(grantee)
+            )
         return self._table_key_grant(grantee, grant)
 
     def grant_read_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:

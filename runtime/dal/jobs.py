@@ -312,8 +312,11 @@ class JobStore:
                     "REMOVE partIndexes, splitFatal "
                     "ADD attempt :one"
                 ),
+                # A job whose file is split belongs to its execution: a repeated event never
+                # claims it again (that would reset its progress and plan it anew).
                 ConditionExpression=(
-                    "#status = :pending OR (#status = :processing AND etag = :etag)"
+                    "#status = :pending OR (#status = :processing AND etag = :etag "
+                    "AND attribute_not_exists(splitAttempt))"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
@@ -372,6 +375,9 @@ class JobStore:
         """PROCESSING -> a final status; only the latest attempt on this object may finish.
         The finished job, or None when another attempt owns it or it ended meanwhile.
 
+        `warnings` are appended to the job's own: a warning recorded while the job ran (such
+        as `FILE_QUARANTINED`) stays, since warnings only ever grow.
+
         `sha256` is the object's digest when this attempt computed it (a split job's was
         recorded by `start_split` and stays).
 
@@ -381,7 +387,8 @@ class JobStore:
         redriven execution of that same attempt may finish such a job once more.
         """
         update = (
-            "SET #status = :final, #rows = :rows, errors = :errors, warnings = :warnings, "
+            "SET #status = :final, #rows = :rows, errors = :errors, "
+            "warnings = list_append(if_not_exists(warnings, :empty), :warnings), "
             "updatedAt = :now, partsDone = :done, rowsProcessed = :processed"
         )
         values: dict[str, Any] = {
@@ -389,6 +396,7 @@ class JobStore:
             ":rows": rows,
             ":errors": errors,
             ":warnings": warnings,
+            ":empty": [],
             ":now": iso(now),
             ":processing": JobStatus.PROCESSING,
             ":etag": etag,

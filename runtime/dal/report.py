@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -86,8 +91,17 @@ class ReportWriter:
         return self.key
 
     def abort(self) -> None:
+        """Abandon the report. Best effort: it runs while the job fails for another reason, and
+        its own failure must not take that reason's place; an upload left open is removed by the
+        bucket's incomplete-multipart-upload lifecycle rule."""
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self.key, UploadId=upload_id
-            )
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self.key, UploadId=upload_id
+                )
+            except (ClientError, BotoCoreError) as exc:
+                log.warning(
+                    "report upload not aborted; the lifecycle rule will remove it",
+                    extra={"key": self.key, "error": str(exc)},
+                )

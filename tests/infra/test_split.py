@@ -335,11 +335,13 @@ def test_r23_split_functions_have_only_the_object_actions_they_use(prod: Templat
     assert _s3_grants(prod, "WritePartitionRoleDefaultPolicy") == {
         ("s3:GetObject", "/split/*"),
         ("s3:PutObject", "/split/*"),
+        ("s3:ListBucket", "bucket"),
     }
     assert _s3_grants(prod, "FinishSplitRoleDefaultPolicy") == {
         ("s3:GetObject", "/split/*"),
         ("s3:DeleteObject", "/split/*"),
         ("s3:PutObject", "/reports/*"),
+        ("s3:AbortMultipartUpload", "/reports/*"),
         ("s3:GetObject", "/incoming/*"),
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),
@@ -347,14 +349,13 @@ def test_r23_split_functions_have_only_the_object_actions_they_use(prod: Templat
     }
 
 
-def test_r24_parts_and_partitions_may_only_update_the_job(prod: Template) -> None:
-    # Given parse_part's and write_partition's jobs-table grants
+def test_r24_parts_may_only_update_the_job(prod: Template) -> None:
+    # Given parse_part's jobs-table grants
     jobs = {"Fn::GetAtt": [logical_id(prod, "AWS::DynamoDB::GlobalTable", "JobsTable"), "Arn"]}
-    for name in ("ParsePart", "WritePartition"):
-        statements = _policy_statements(prod, f"{name}RoleDefaultPolicy")
-        on_jobs = [s for s in statements if jobs in _as_list(s["Resource"])]
-        # Then the only one is UpdateItem on the table (progress counters), no index, no read
-        assert on_jobs == [{"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": jobs}]
+    statements = _policy_statements(prod, "ParsePartRoleDefaultPolicy")
+    on_jobs = [s for s in statements if jobs in _as_list(s["Resource"])]
+    # Then the only one is UpdateItem on the table (progress counters), no index, no read
+    assert on_jobs == [{"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": jobs}]
     # And only write_partition writes rows
     results = logical_id(prod, "AWS::DynamoDB::GlobalTable", "ResultsTable")
     writers = [
@@ -366,6 +367,39 @@ def test_r24_parts_and_partitions_may_only_update_the_job(prod: Template) -> Non
         )
     ]
     assert writers == ["WritePartition"]
+
+
+@pytest.mark.parametrize("env", ["prod", "regulated"])
+def test_fails_r23_write_partition_may_read_its_job_and_list_its_split_objects(
+    synthesized: Synthesized, env: str
+) -> None:
+    # Given write_partition's role, whose code reads its job (GetItem, for the earliest fatal
+    # line) and lists its partition objects (ListObjectsV2 under split/)
+    template = Template.from_json(synthesized.templates[env])
+    jobs = {"Fn::GetAtt": [logical_id(template, "AWS::DynamoDB::GlobalTable", "JobsTable"), "Arn"]}
+    statements = _policy_statements(template, "WritePartitionRoleDefaultPolicy")
+    # Then it may GetItem and UpdateItem the jobs table itself, and nothing else there
+    on_jobs = sorted(
+        (a for s in statements if jobs in _as_list(s["Resource"]) for a in _as_list(s["Action"])),
+    )
+    assert on_jobs == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    # And it may list the bucket, for keys under split/ only
+    (listing,) = [s for s in statements if "s3:ListBucket" in _as_list(s["Action"])]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["split/*"]}}
+    assert "/" not in json.dumps(listing["Resource"])
+
+
+def test_fails_r23_every_report_writer_may_abort_its_multipart_upload(prod: Template) -> None:
+    # Given the roles that write reports (the single pass and the split finisher), which abort
+    # the report's multipart upload when a file error follows
+    for name in ("ProcessorRoleDefaultPolicy", "FinishSplitRoleDefaultPolicy"):
+        # Then the abort is granted where the report is written, and nowhere else
+        grants = _s3_grants(prod, name)
+        assert ("s3:AbortMultipartUpload", "/reports/*") in grants
+        assert {g for g in grants if g[0] == "s3:AbortMultipartUpload"} == {
+            ("s3:AbortMultipartUpload", "/reports/*")
+        }
 
 
 def test_r23_split_objects_expire_after_2_days(prod: Template) -> None:

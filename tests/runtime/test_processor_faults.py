@@ -7,7 +7,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from runtime_support import BUCKET, JOBS_TABLE, context, dynamodb_number, s3_event
 
 from bench.generate import make_rows, render_csv
@@ -339,3 +339,37 @@ def test_fails_object_without_a_job_is_quarantined(pipeline):
     assert outcome["results"][0]["outcome"] == "orphan"
     assert not pipeline.exists(key)
     assert pipeline.exists(quarantine_key(job_id, etag))
+
+
+def test_fails_r23_a_denied_report_abort_does_not_hide_the_files_own_failure(
+    pipeline, symbol, monkeypatch
+):
+    # Given a file whose rejections fill more than one report part before a fatal line (an
+    # invalid UTF-8 byte), and a report upload whose abort is refused
+    from runtime.dal import report
+
+    monkeypatch.setattr(report, "PART_SIZE", 256)
+    good = [f"{symbol},1.5,{i},2024-01-01T00:00:{i:02d}Z" for i in range(5)]
+    bad = [f"{symbol},-1,{i},2024-01-01T00:01:{i % 60:02d}Z" for i in range(40)]
+    data = ("symbol,price,volume,timestamp\n" + "\n".join(good + bad) + "\n").encode()
+    data += b"\xff\xfe,1,1,2024-01-01T00:02:00Z\n"
+    denied = []
+
+    def deny_abort(**kwargs):
+        denied.append(kwargs["model"].name)
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+            "AbortMultipartUpload",
+        )
+
+    pipeline.s3.meta.events.register("before-call.s3.AbortMultipartUpload", deny_abort)
+    try:
+        job_id, status = pipeline.run(data)
+    finally:
+        pipeline.s3.meta.events.unregister("before-call.s3.AbortMultipartUpload", deny_abort)
+    # Then the abort was tried and refused, and the job still ends FAILED with its own code
+    assert len(denied) == 1
+    assert status["status"] == "FAILED"
+    assert [e["code"] for e in status["errors"]] == ["INVALID_ENCODING"]
+    assert status["rows"]["accepted"] == 5
+    assert pipeline.job_item(job_id).status == "FAILED"
