@@ -243,6 +243,7 @@ def test_r19_processor_has_only_the_object_actions_it_uses(prod: Template) -> No
         ("s3:DeleteObject", "/incoming/*"),
         ("s3:PutObject", "/processed/*"),
         ("s3:PutObject", "/quarantine/*"),
+        ("s3:AbortMultipartUpload", "/reports/*"),
         ("s3:PutObject", "/reports/*"),
         ("s3:ListBucket", "bucket"),
     }
