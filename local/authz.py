@@ -417,6 +417,16 @@ class _Scope:
             False,
         )
 
+    def json_operation(self, prefix: str) -> str | None:
+        """The operation an ``X-Amz-Target`` of ``prefix`` names (``prefix.Operation``), or
+        None when the header is missing or names another service."""
+        head, _, operation = (self.request.header("X-Amz-Target") or "").partition(".")
+        return operation if head == prefix and operation else None
+
+    def unknown_target(self, service: str) -> Check:
+        """The check of a JSON-protocol request whose target was not understood."""
+        return self.unknown(service, f"target {self.request.header('X-Amz-Target') or ''!r}")
+
     def json_body(self) -> dict[str, Any]:
         try:
             parsed = json.loads(self.request.body or b"{}")
@@ -503,10 +513,9 @@ _TRANSACT_ACTIONS = {
 
 
 def _dynamodb(scope: _Scope) -> list[Check]:
-    target = scope.request.header("X-Amz-Target") or ""
-    prefix, _, operation = target.partition(".")
-    if prefix != "DynamoDB_20120810" or not operation:
-        return [scope.unknown("dynamodb", f"target {target!r}")]
+    operation = scope.json_operation("DynamoDB_20120810")
+    if operation is None:
+        return [scope.unknown_target("dynamodb")]
     body = scope.json_body()
     name = f"DynamoDB.{operation}"
 
@@ -1065,10 +1074,9 @@ _STATES_ACCOUNT_OPERATIONS = frozenset(
 
 
 def _states(scope: _Scope) -> list[Check]:
-    target = scope.request.header("X-Amz-Target") or ""
-    prefix, _, operation = target.partition(".")
-    if prefix != "AWSStepFunctions" or not operation:
-        return [scope.unknown("states", f"target {target!r}")]
+    operation = scope.json_operation("AWSStepFunctions")
+    if operation is None:
+        return [scope.unknown_target("states")]
     body = scope.json_body()
     name = f"StepFunctions.{operation}"
     argument = _STATES_ARGUMENTS.get(operation)
@@ -1148,10 +1156,9 @@ _EVENTS_ACCOUNT_OPERATIONS = frozenset(
 
 
 def _events(scope: _Scope) -> list[Check]:
-    target = scope.request.header("X-Amz-Target") or ""
-    prefix, _, operation = target.partition(".")
-    if prefix != "AWSEvents" or not operation:
-        return [scope.unknown("events", f"target {target!r}")]
+    operation = scope.json_operation("AWSEvents")
+    if operation is None:
+        return [scope.unknown_target("events")]
     body = scope.json_body()
     name = f"EventBridge.{operation}"
     if operation == "PutEvents":
@@ -1416,10 +1423,9 @@ _KMS_ACCOUNT_OPERATIONS = frozenset(
 
 
 def _kms(scope: _Scope) -> list[Check]:
-    target = scope.request.header("X-Amz-Target") or ""
-    prefix, _, operation = target.partition(".")
-    if prefix != "TrentService" or not operation:
-        return [scope.unknown("kms", f"target {target!r}")]
+    operation = scope.json_operation("TrentService")
+    if operation is None:
+        return [scope.unknown_target("kms")]
     body = scope.json_body()
     name = f"KMS.{operation}"
     context = _kms_context(scope, body)
