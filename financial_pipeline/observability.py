@@ -262,7 +262,8 @@ class Observability(Construct):
             "FailureQueueDepth",
             queue_depth,
             0,
-            "Uploads the processor failed on after every retry (R14)",
+            "Uploads the processor failed on after every retry (R14), and split executions' "
+            "status changes finish_split failed on (R23)",
         )
 
         if split is not None:

@@ -409,6 +409,8 @@ class FinancialPipeline(Construct):
                 if self.encryption_key is not None
                 else None
             ),
+            # Execution-status events finish_split failed on join the processor's failures.
+            failure_queue=self.ingest.failure_queue,
         )
         # The processor plans a large file: it writes the manifests under split/ and starts
         # the job's execution; the planning pass itself stays under its duration SLO alarm.

@@ -7,10 +7,14 @@ from typing import Any, Final
 import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -20,6 +24,8 @@ from financial_pipeline._defaults import (
     LOG_RETENTION,
     MAX_DISTRIBUTED_MAP_CONCURRENCY,
     METRIC_PERIOD,
+    PROCESSOR_MAX_RETRIES,
+    QUEUE_REQUIRED,
     SPLIT_EXECUTION_TIMEOUT,
 )
 from financial_pipeline._names import name_prefix
@@ -28,6 +34,8 @@ from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance, findin
 from financial_pipeline.storage import Storage
 
 __all__ = [
+    "CHECK_KEYS_STATE",
+    "EXECUTION_ENDED_STATUSES",
     "FAIL_JOB_STATE",
     "FINISH_SPLIT_HANDLER",
     "FINISH_STATE",
@@ -46,7 +54,13 @@ PARSE_PARTS_STATE: Final = "ParseParts"
 WRITE_PARTITIONS_STATE: Final = "WritePartitions"
 FINISH_STATE: Final = "Finish"
 FAIL_JOB_STATE: Final = "FailJob"
+CHECK_KEYS_STATE: Final = "CheckKeys"
+_WRITE_OR_STOP_STATE: Final = "WriteOrStop"
+_NOTHING_TO_WRITE_STATE: Final = "NothingToWrite"
 _FAILED_STATE: Final = "JobFailed"
+# The execution statuses that end it without its definition's ending (a timeout or an abort
+# cannot be caught inside it): Step Functions' own EventBridge events fail the job then.
+EXECUTION_ENDED_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
 # A state machine name is at most 80 characters.
 _STATE_MACHINE_NAME_LENGTH: Final = 80
 # Lambda's transient errors, and the task's own failure (a crash, a timeout, a throttled
@@ -61,6 +75,17 @@ _RETRIED_ERRORS: Final = (
 _STATE_MACHINE_INVOKED: Final = (
     "Invoked synchronously by the state machine, which retries the task with backoff and "
     "catches what still fails to end the job FAILED; a dead-letter queue would stay empty."
+)
+_FINISH_INVOKED: Final = (
+    "Invoked synchronously by the state machine (which retries it, then catches into FailJob) "
+    "and asynchronously by the execution-status rule, whose failed events go to the failure "
+    "queue as an on-failure destination, which keeps what a dead-letter queue would lose."
+)
+_STATUS_RULE_DELIVERY: Final = (
+    "EventBridge hands the status change to Lambda's asynchronous queue, where retries and "
+    "the failure queue (on-failure destination) take over; a delivery EventBridge itself "
+    "cannot make within its retry policy leaves the job to the sweeper after the execution "
+    "timeout, as before the rule."
 )
 _MAP_BOUNDED: Final = (
     "Invoked only by the state machine, whose Distributed Map MaxConcurrency bounds how many "
@@ -91,14 +116,25 @@ class SplitProcessing(Construct):
     - ``ParseParts``: a Distributed Map over the parts manifest; each part is one child
       execution running ``parse_part``, which parses its byte range by the CSV rules and routes
       accepted rows by key hash into partition objects under ``split/``;
+    - ``CheckKeys``: ``finish_split`` sums the parts' rows per symbol and refuses, before any
+      write, a file whose hottest symbol cannot be written in the time the execution has left
+      at DynamoDB's 1,000 writes/s per partition key (the job FAILED with
+      ``PARTITION_KEY_TOO_HOT``; ``WriteOrStop`` then ends the execution at ``NothingToWrite``);
     - ``WritePartitions``: a Distributed Map over the partitions manifest; ``write_partition``
       resolves duplicates and conflicts of one partition (first line wins) and writes the
       results table;
-    - ``Finish``: ``finish_split`` merges the per-part reports into ``reports/{jobId}.csv``,
-      sums the counts, archives the upload and finishes the job;
-    - a map that still fails after the task retries is caught: ``FailJob`` (``finish_split``
-      with outcome ``FAILED``) fails the job with the error, then the execution fails, so it
-      can be redriven.
+    - ``Finish``: ``finish_split`` merges the per-part reports into ``reports/{jobId}.csv``
+      (streamed from S3, no disk), sums the counts, archives the upload and finishes the job;
+    - a step that still fails after the task retries is caught: a Pass state records its
+      ``stage`` (``ParsePartsFailed`` and so on), and ``FailJob`` (``finish_split`` with
+      outcome ``FAILED``) fails the job with the error (saying rows may be stored when the
+      writes had begun), then the execution fails, so it can be redriven.
+
+    An execution that times out, is aborted or fails without its job finished (a timeout
+    cannot be caught inside the definition) is seen by the rule ``ExecutionEnded`` on Step
+    Functions' own "Execution Status Change" events of this state machine, which invokes
+    ``finish_split`` asynchronously to fail the job at once (``EXECUTION_TIMED_OUT`` and so on,
+    naming the execution); retried twice, then the event goes to ``failure_queue``.
 
     Each child task is retried on Lambda's transient errors and ``States.TaskFailed`` (2 s,
     doubling, 3 attempts, full jitter). Executions log every event with their data (the states
@@ -108,7 +144,9 @@ class SplitProcessing(Construct):
     Attributes:
         parse_part: parses one part.
         write_partition: writes one partition.
-        finish_split: finishes (or fails) the job.
+        finish_split: checks the write budget, finishes (or fails) the job.
+        execution_ended: the rule on this state machine's FAILED / TIMED_OUT / ABORTED
+            status changes.
         state_machine: the state machine; its physical name derives from this construct's
             place in the app.
         log_group: the state machine's log group (``/aws/vendedlogs/states/...``).
@@ -125,6 +163,7 @@ class SplitProcessing(Construct):
         parse_max_concurrency: int = DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
         timeout: Duration = SPLIT_EXECUTION_TIMEOUT,
         encryption_key: kms.IKey | None = None,
+        failure_queue: sqs.IQueue | None = None,
     ) -> None:
         """Create the functions and the state machine.
 
@@ -141,6 +180,8 @@ class SplitProcessing(Construct):
                 on-demand table's 4,000 writes/s takes about 8).
             encryption_key: encrypts the state machine's definition and execution history and
                 its log group (R26); default: AWS-owned keys.
+            failure_queue: where the execution-status events ``finish_split`` failed on after
+                its retries go (an on-failure destination); default: a queue of its own.
         """
         super().__init__(scope, construct_id)
         for name, value in (
@@ -166,7 +207,10 @@ class SplitProcessing(Construct):
             "FinishSplit",
             FINISH_SPLIT_HANDLER,
             "Merges the reports of a large file and finishes its job",
+            # The R13 defaults: the report merge streams from S3 (no ephemeral storage beyond
+            # Lambda's default, memory two read blocks per fragment within 256 MiB).
             functions,
+            dlq_reason=_FINISH_INVOKED,
         )
         # parse_part: its byte range of the upload in, partition objects and its report out.
         storage.grant_read_uploads(self.parse_part)
@@ -177,7 +221,7 @@ class SplitProcessing(Construct):
         storage.grant_get_jobs(self.write_partition)
         storage.grant_list_split(self.write_partition)
         storage.grant_read_split(self.write_partition)
-        storage.grant_write_split(self.write_partition)
+        storage.grant_write_split_multipart(self.write_partition)
         storage.grant_write_results(self.write_partition)
         storage.grant_update_jobs(self.write_partition)
         # finish_split: summaries and part reports in, the report out; archives the upload as
@@ -205,6 +249,7 @@ class SplitProcessing(Construct):
             storage,
             max_concurrency=max_concurrency,
             parse_max_concurrency=parse_max_concurrency,
+            timeout=timeout,
         )
         self.timeout = timeout
         self.state_machine = sfn.StateMachine(
@@ -235,6 +280,7 @@ class SplitProcessing(Construct):
         # The ItemReader reads the manifests (see _ManifestReader).
         storage.grant_read_split(self.state_machine)
         self._acknowledge_role()
+        self.execution_ended = self._execution_ended_rule(failure_queue, encryption_key)
 
     @property
     def functions(self) -> dict[str, lambda_.IFunction]:
@@ -326,8 +372,52 @@ class SplitProcessing(Construct):
         """Failed partition writes."""
         return self.write_partition.metric_errors(period=period, statistic="Sum")
 
+    def _execution_ended_rule(
+        self, failure_queue: sqs.IQueue | None, encryption_key: kms.IKey | None
+    ) -> events.Rule:
+        """Step Functions' status changes of this state machine's executions that ended
+        without finishing (FAILED, TIMED_OUT, ABORTED) invoke ``finish_split`` asynchronously.
+        """
+        if failure_queue is None:
+            encryption: dict[str, Any] = (
+                {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key}
+                if encryption_key is not None
+                else {}
+            )
+            failure_queue = sqs.Queue(self, "FailureQueue", **{**QUEUE_REQUIRED, **encryption})
+            terminal = "This queue is the terminal on-failure destination of finish_split."
+            acknowledge(failure_queue, "AwsSolutions-SQS3", terminal)
+            acknowledge(failure_queue, "Serverless-SQSRedrivePolicy", terminal)
+        self.finish_split.configure_async_invoke(
+            retry_attempts=PROCESSOR_MAX_RETRIES,
+            max_event_age=Duration.hours(6),
+            on_failure=destinations.SqsDestination(failure_queue),
+        )
+        rule = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="Fails the job of a split execution that ended without finishing it",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": list(EXECUTION_ENDED_STATUSES),
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.finish_split)],
+        )
+        acknowledge(rule, "Serverless-EventBusDLQ", _STATUS_RULE_DELIVERY)
+        return rule
+
     def _function(
-        self, construct_id: str, handler: str, description: str, options: FunctionOptions
+        self,
+        construct_id: str,
+        handler: str,
+        description: str,
+        options: FunctionOptions,
+        *,
+        dlq_reason: str = _STATE_MACHINE_INVOKED,
     ) -> lambda_.Function:
         created = PipelineFunction(
             self, construct_id, handler=handler, description=description, options=options
@@ -335,13 +425,18 @@ class SplitProcessing(Construct):
         acknowledge(
             created.function,
             ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
-            _STATE_MACHINE_INVOKED,
+            dlq_reason,
         )
         acknowledge(created.function, compliance("LambdaConcurrency", packs=(NIST,)), _MAP_BOUNDED)
         return created.function
 
     def _definition(
-        self, storage: Storage, *, max_concurrency: int, parse_max_concurrency: int
+        self,
+        storage: Storage,
+        *,
+        max_concurrency: int,
+        parse_max_concurrency: int,
+        timeout: Duration,
     ) -> sfn.IChainable:
         job = {
             "jobId.$": "$.jobId",
@@ -353,7 +448,7 @@ class SplitProcessing(Construct):
         fail_job = self._invoke(
             FAIL_JOB_STATE,
             self.finish_split,
-            payload={**job, "outcome": "FAILED", "failure.$": "$.failure"},
+            payload={**job, "outcome": "FAILED", "failure.$": "$.failure", "stage.$": "$.stage"},
             result_path=sfn.JsonPath.DISCARD,
             retry=True,
         ).next(
@@ -361,9 +456,21 @@ class SplitProcessing(Construct):
                 self,
                 _FAILED_STATE,
                 error="SplitJobFailed",
-                cause="A part or partition failed after its retries; the job records why.",
+                cause="A step failed after its retries; the job records which and why.",
             )
         )
+
+        def catch(state: sfn.TaskStateBase | sfn.DistributedMap, stage: str) -> None:
+            # Which step failed: on AWS a failed child of a Distributed Map surfaces as
+            # States.ExceedToleratedFailureThreshold, naming no item.
+            record = sfn.Pass(
+                self,
+                f"{stage}Failed",
+                result=sfn.Result.from_string(stage),
+                result_path="$.stage",
+            ).next(fail_job)
+            state.add_catch(record, errors=[sfn.Errors.ALL], result_path="$.failure")
+
         parse_parts = self._map(
             PARSE_PARTS_STATE,
             storage,
@@ -377,6 +484,18 @@ class SplitProcessing(Construct):
             },
             task=self._invoke("ParsePart", self.parse_part, retry=True),
             max_concurrency=parse_max_concurrency,
+        )
+        check_keys = self._invoke(
+            CHECK_KEYS_STATE,
+            self.finish_split,
+            payload={
+                **job,
+                "step": CHECK_KEYS_STATE,
+                "startedAt.$": "$$.Execution.StartTime",
+                "timeoutSeconds": int(timeout.to_seconds()),
+            },
+            result_path="$.keys",
+            retry=True,
         )
         write_partitions = self._map(
             WRITE_PARTITIONS_STATE,
@@ -396,9 +515,24 @@ class SplitProcessing(Construct):
             payload={**job, "outcome": "SUCCEEDED"},
             retry=True,
         )
-        for state in (parse_parts, write_partitions):
-            state.add_catch(fail_job, errors=[sfn.Errors.ALL], result_path="$.failure")
-        return parse_parts.next(write_partitions).next(finish)
+        for state, stage in (
+            (parse_parts, PARSE_PARTS_STATE),
+            (check_keys, CHECK_KEYS_STATE),
+            (write_partitions, WRITE_PARTITIONS_STATE),
+            (finish, FINISH_STATE),
+        ):
+            catch(state, stage)
+        # CheckKeys answers write=false when the job is final already (refused there, or
+        # finished by something else): nothing is written, the execution just ends.
+        write_or_stop = (
+            sfn.Choice(self, _WRITE_OR_STOP_STATE)
+            .when(
+                sfn.Condition.boolean_equals("$.keys.write", False),
+                sfn.Succeed(self, _NOTHING_TO_WRITE_STATE),
+            )
+            .otherwise(write_partitions.next(finish))
+        )
+        return sfn.Chain.start(parse_parts).next(check_keys).next(write_or_stop)
 
     def _map(
         self,

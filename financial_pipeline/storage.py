@@ -330,6 +330,15 @@ class Storage(Construct):
         file (R23)."""
         return self._grant_objects(grantee, SPLIT_PREFIX, "s3:PutObject")
 
+    def grant_write_split_multipart(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``s3:PutObject`` and ``s3:AbortMultipartUpload`` under ``split/``, with the key's
+        decrypt in the hardened profile: a partition's conflicts object is a multipart upload,
+        aborted when the partition fails, and completing one decrypts its parts' data key."""
+        grant = self._grant_objects(
+            grantee, SPLIT_PREFIX, "s3:PutObject", "s3:AbortMultipartUpload"
+        )
+        return self._grant_key(grantee, grant, "kms:Decrypt")
+
     def grant_read_split(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:GetObject`` under ``split/``: reads manifests and intermediate objects."""
         return self._grant_objects(grantee, SPLIT_PREFIX, "s3:GetObject")

@@ -148,14 +148,27 @@ def test_r23_definition_is_the_runtime_contract(prod: Template) -> None:
     parse, write, finish = ("${" + _function_id(prod, name) + ".Arn}" for name in SPLIT_FUNCTIONS)
     # Then the states are the contract's, in its order
     assert definition(prod)["StartAt"] == "ParseParts"
-    assert set(states) == {"ParseParts", "WritePartitions", "Finish", "FailJob", "JobFailed"}
-    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "FailJob"}]
+    stages = ("ParseParts", "CheckKeys", "WritePartitions", "Finish")
+    assert set(states) == {
+        *stages,
+        *(f"{stage}Failed" for stage in stages),
+        "WriteOrStop",
+        "NothingToWrite",
+        "FailJob",
+        "JobFailed",
+    }
+
+    def catch(stage: str) -> list[dict[str, Any]]:
+        return [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": f"{stage}Failed"}
+        ]
+
     # And ParseParts maps the parts manifest, one part per STANDARD child execution
     assert states["ParseParts"] == {
         "Type": "Map",
         "ResultPath": None,
-        "Next": "WritePartitions",
-        "Catch": catch,
+        "Next": "CheckKeys",
+        "Catch": catch("ParseParts"),
         "ItemReader": {
             "Resource": "arn:${AWS::Partition}:states:::s3:getObject",
             "ReaderConfig": {"InputType": "JSON"},
@@ -182,7 +195,7 @@ def test_r23_definition_is_the_runtime_contract(prod: Template) -> None:
         "Type": "Map",
         "ResultPath": None,
         "Next": "Finish",
-        "Catch": catch,
+        "Catch": catch("WritePartitions"),
         "ItemReader": {
             "Resource": "arn:${AWS::Partition}:states:::s3:getObject",
             "ReaderConfig": {"InputType": "JSON"},
@@ -202,19 +215,54 @@ def test_r23_definition_is_the_runtime_contract(prod: Template) -> None:
         },
         "MaxConcurrency": 1,
     }
-    # And Finish finishes the job; FailJob fails it with the caught error, then the execution
-    # fails (redrivable)
+    # And between them CheckKeys checks the hottest symbol's write budget against the time the
+    # execution has left (12 h from its start), and stops before any write when it refuses
+    assert states["CheckKeys"] == {
+        "Type": "Task",
+        "Resource": finish,
+        "Parameters": {
+            **JOB,
+            "step": "CheckKeys",
+            "startedAt.$": "$$.Execution.StartTime",
+            "timeoutSeconds": 12 * 3600,
+        },
+        "ResultPath": "$.keys",
+        "Retry": RETRY,
+        "Catch": catch("CheckKeys"),
+        "Next": "WriteOrStop",
+    }
+    assert states["WriteOrStop"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.keys.write", "BooleanEquals": False, "Next": "NothingToWrite"}],
+        "Default": "WritePartitions",
+    }
+    assert states["NothingToWrite"] == {"Type": "Succeed"}
+    # And Finish finishes the job; every step's catch records its stage, FailJob fails the job
+    # with the caught error and the stage, then the execution fails (redrivable)
     assert states["Finish"] == {
         "Type": "Task",
         "Resource": finish,
         "Parameters": {**JOB, "outcome": "SUCCEEDED"},
         "Retry": RETRY,
+        "Catch": catch("Finish"),
         "End": True,
     }
+    for stage in stages:
+        assert states[f"{stage}Failed"] == {
+            "Type": "Pass",
+            "Result": stage,
+            "ResultPath": "$.stage",
+            "Next": "FailJob",
+        }
     assert states["FailJob"] == {
         "Type": "Task",
         "Resource": finish,
-        "Parameters": {**JOB, "outcome": "FAILED", "failure.$": "$.failure"},
+        "Parameters": {
+            **JOB,
+            "outcome": "FAILED",
+            "failure.$": "$.failure",
+            "stage.$": "$.stage",
+        },
         "ResultPath": None,
         "Retry": RETRY,
         "Next": "JobFailed",
@@ -326,7 +374,8 @@ def test_r23_processor_plans_large_files_and_starts_their_executions(
 
 def test_r23_split_functions_have_only_the_object_actions_they_use(prod: Template) -> None:
     # Given each split function's S3 grants / Then parse_part reads the upload and writes
-    # split/; write_partition reads and writes split/; finish_split reads split/, writes the
+    # split/; write_partition reads and writes split/ (aborting its conflicts upload);
+    # finish_split reads split/, writes the
     # report, archives the upload and deletes split/ objects
     assert _s3_grants(prod, "ParsePartRoleDefaultPolicy") == {
         ("s3:GetObject", "/incoming/*"),
@@ -335,6 +384,7 @@ def test_r23_split_functions_have_only_the_object_actions_they_use(prod: Templat
     assert _s3_grants(prod, "WritePartitionRoleDefaultPolicy") == {
         ("s3:GetObject", "/split/*"),
         ("s3:PutObject", "/split/*"),
+        ("s3:AbortMultipartUpload", "/split/*"),
         ("s3:ListBucket", "bucket"),
     }
     assert _s3_grants(prod, "FinishSplitRoleDefaultPolicy") == {
@@ -388,6 +438,19 @@ def test_fails_r23_write_partition_may_read_its_job_and_list_its_split_objects(
     assert listing["Action"] == "s3:ListBucket"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["split/*"]}}
     assert "/" not in json.dumps(listing["Resource"])
+
+
+def test_fails_r23_write_partition_may_abort_its_conflicts_upload(prod: Template) -> None:
+    # Given write_partition's role, whose conflicts object is a multipart upload under split/
+    # that it aborts when the partition fails
+    grants = _s3_grants(prod, "WritePartitionRoleDefaultPolicy")
+    # Then it may abort uploads under split/, and nowhere else
+    assert {g for g in grants if g[0] == "s3:AbortMultipartUpload"} == {
+        ("s3:AbortMultipartUpload", "/split/*")
+    }
+    # And the other split writer, which only puts whole objects, may not
+    parse_part = _s3_grants(prod, "ParsePartRoleDefaultPolicy")
+    assert not {g for g in parse_part if g[0] == "s3:AbortMultipartUpload"}
 
 
 def test_fails_r23_every_report_writer_may_abort_its_multipart_upload(prod: Template) -> None:

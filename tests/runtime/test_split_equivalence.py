@@ -1,14 +1,13 @@
 """R23: whatever the split, the split path's outcome is the single pass's (stored items, counts,
 report bytes, status, errors, warnings, and R28's sha256 of the file), for generated files with
-quoted fields across part boundaries, CRLF, a BOM, duplicates and conflicts far apart, bad rows
-and an optional fatal line.
+quoted fields across part boundaries (some rows with every field quoted), literal quotes inside
+unquoted fields (`5" screen`, which Python's csv reads as text), a bare CR inside quoted fields,
+CRLF, a BOM, duplicates and conflicts far apart, bad rows and an optional fatal line.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import uuid
 
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +21,25 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-NOTES = ["", "plain", "a,b", 'say ""hi""', "two\nlines", "crlf\r\ninside", "x" * 30]
+# Notes as text; a field that needs quotes (a delimiter, a quote, CR or LF) is written quoted.
+NOTES = [
+    "",
+    "plain",
+    "a,b",
+    'say "hi"',
+    "two\nlines",
+    "crlf\r\ninside",
+    "bare\rcr",
+    "x" * 30,
+]
+# Written as they are, unquoted: a quote inside an unquoted field is a literal character.
+LITERAL_NOTES = ['5" screen', 'x"', 'a""b', ' "spaced"', '12"']
+
+
+def field(cell: str, *, quoted: bool) -> str:
+    if quoted or any(c in cell for c in ',"\r\n'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 @st.composite
@@ -35,9 +52,11 @@ def files(draw: st.DrawFn) -> tuple[bytes, list[str]]:
         header.insert(draw(st.integers(0, 4)), "note")
     if draw(st.booleans()):
         header = [name.upper() for name in header]
-    records: list[list[str] | str] = []
+    records: list[str] = []
     for _ in range(draw(st.integers(0, 40))):
-        kind = draw(st.sampled_from(["good"] * 6 + ["bad_price", "short", "bad_time", "blank"]))
+        kind = draw(
+            st.sampled_from(["good"] * 6 + ["bad_price", "short", "bad_time", "blank", "literal"])
+        )
         if kind == "blank":
             records.append("")
             continue
@@ -46,26 +65,29 @@ def files(draw: st.DrawFn) -> tuple[bytes, list[str]]:
             "price": draw(st.sampled_from(["1.5", "2", "1.50", "3e2"])),
             "volume": draw(st.sampled_from(["0", "10", "007"])),
             "timestamp": f"2024-01-0{draw(st.integers(1, 2))}T10:00:0{draw(st.integers(0, 3))}Z",
-            "note": draw(st.sampled_from(NOTES)),
+            "note": draw(st.sampled_from(NOTES + LITERAL_NOTES)),
         }
         if kind == "bad_price":
             values["price"] = "oops"
         if kind == "bad_time":
             values["timestamp"] = "yesterday"
-        row = [values[name.lower()] for name in header]
+        raw = {"note"} if values["note"] in LITERAL_NOTES else set()
+        if kind == "literal":  # a rejected row with a literal quote in its symbol or price
+            name = draw(st.sampled_from(["symbol", "price"]))
+            values[name] += '"'
+            raw.add(name)
+        names = [name.lower() for name in header]
         if kind == "short":
-            row = row[:-1]
-        records.append(row)
+            names = names[:-1]
+        quoted = draw(st.integers(0, 4)) == 0  # every field of the row quoted
+        records.append(
+            ",".join(
+                values[name] if name in raw and not quoted else field(values[name], quoted=quoted)
+                for name in names
+            )
+        )
     eol = draw(st.sampled_from(["\n", "\r\n"]))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator=eol)
-    writer.writerow(header)
-    for record in records:
-        if isinstance(record, str):
-            out.write(eol)
-        else:
-            writer.writerow(record)
-    text = out.getvalue()
+    text = eol.join([",".join(header), *records]) + eol
     if draw(st.booleans()):
         text = text.removesuffix(eol)  # no newline at the end
     data = text.encode()

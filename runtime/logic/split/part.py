@@ -12,7 +12,6 @@ Idempotent: a retry rewrites the same objects, and the progress counts a part on
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from runtime.dal import objects
 from runtime.dal.jobs import utc_now
 from runtime.logic.csv_rules import CsvFileError, CsvParser
-from runtime.logic.split.rows import fragment_line, partition_of
+from runtime.logic.split.keys import KeyCounts
+from runtime.logic.split.rows import fragment_line, partition_of, row_writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,7 +56,7 @@ class _Routed:
 
     def _fresh(self) -> None:
         self._text = [io.StringIO() for _ in self._bytes]
-        self._writers = [csv.writer(text, lineterminator="\n") for text in self._text]
+        self._writers = [row_writer(text) for text in self._text]
         self._pending = 0
 
     def _drain(self) -> None:
@@ -117,6 +117,7 @@ def parse_part(
 
     routed = _Routed(count, emit, ROUTED_BUDGET_BYTES if budget is None else budget)
     rejects = io.StringIO()
+    keys = KeyCounts()  # rows per symbol, for the write budget (CheckKeys)
 
     def route(  # noqa: PLR0917 - the parser's RouteCallback, called once per row
         line: int, symbol: str, timestamp: str, price: str, volume: str, cells: list[str]
@@ -124,6 +125,7 @@ def parse_part(
         routed.write(
             partition_of(symbol, timestamp, count), (line, symbol, timestamp, price, volume, *cells)
         )
+        keys.add(symbol)
 
     def reject(line: int, reason: str, cells: list[str]) -> None:
         rejects.write(fragment_line(line, reason, cells))
@@ -163,6 +165,7 @@ def parse_part(
         "reasons": dict(Counter(parser.reasons)),
         "firstLine": parser.first_line,
         "partitions": written,
+        "symbolRows": keys.top(),
         "fatal": fatal,
     }
     # The summary last: a part whose summary exists has written everything else.

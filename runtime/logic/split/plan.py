@@ -1,9 +1,20 @@
 """The planner: one streamed read of the whole object, before any row is parsed.
 
 It finds part boundaries near multiples of `part_bytes`: a newline is a record boundary only
-outside quotes. Quote parity over the bytes decides (`"` toggles; an RFC 4180 doubled quote
-toggles twice), so no part starts inside a quoted field. `bytes.count` and `bytes.find` do the
-work, at memory speed.
+outside quoted fields, as Python's csv reader (strict, the `CsvParser` of every part) reads them
+(`_Quotes`). A quote opens a quoted field only at the start of a field (the first byte of a
+record, or right after a delimiter); inside one, `""` is an escaped quote and a lone `"` closes
+it; a quote anywhere else (`5" screen`, ` "x"`) is a literal character of an unquoted field, so
+quote parity alone would be wrong. The scan runs in C, never a Python step per byte or quote:
+`bytes.find` skips to the next quote, and a possessive regular expression consumes the quoted
+fields and the bytes between them up to the next cut candidate or the chunk's end (about 1 ns a
+byte and 50-100 ns a quoted field: a file without quotes plans as fast as with quote parity,
+one with every field quoted at ~250 MB/s). The state (inside a field, a quote at the very end of a
+chunk, the chunk's last byte) carries across chunks. Up to the first byte the reader refuses
+(`"a"b`, a bare CR followed by more of the line) the planner and the reader agree on every
+byte; after it they may not, which is harmless: the part holding that byte raises the failure
+at its record's line, and every later part starts after it, so its rows are ignored as the
+single pass never read them.
 
 It also settles, in that pass, what a part cannot see by itself and the single pass decides
 from the start of the file: the BOM, UTF-8 validity (an incremental decode, as `CsvParser`
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +44,24 @@ from runtime.logic.csv_rules import MAX_LINE_CHARS, CsvFileError, FileReason, He
 from runtime.logic.integrity import DigestingChunks
 
 MAX_HEADER_BYTES = 4 * 1024 * 1024
+
+_QUOTE = 0x22
+_FIELD_START = b",\n"  # a quote right after one of these bytes opens a quoted field
+# From a quote outside quoted fields, as far as it goes: whole quoted fields (opened at a field
+# start, closed by a lone quote that a byte other than a quote follows), literal quotes (not at a
+# field start; the quotes right after one are literal too) and the bytes between them. It stops
+# at `endpos`, or at an opening quote whose field does not close before `endpos`. The first
+# alternative takes a run of plain quoted fields (`"text",` ... `"text"\n`) in one step, twice as
+# fast on a file with every field quoted. Possessive quantifiers: linear, no backtracking;
+# `[^"]` (one excluded byte) is sre's fast loop, a class of two bytes is not.
+_OUTSIDE = re.compile(
+    rb'(?:[^"]*+(?:(?<=[,\n])(?:"[^"]*+"[,\n])++'
+    rb'|(?<=[,\n])"[^"]*+(?:""[^"]*+)*+"(?=[^"])'
+    rb'|(?<![,\n])"++))*+[^"]*+'
+)
+# From a quote inside a quoted field: escaped quotes and the bytes after them; stops at a lone
+# quote (the close, or the first half of a pair cut by the chunk's end) or at `endpos`.
+_INSIDE = re.compile(rb'(?:""[^"]*+)*+')
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +147,67 @@ def _header(head: bytes) -> tuple[Header, int, int] | None:
     return None
 
 
+class _Quotes:
+    """Whether a byte is inside a quoted field, as Python's csv reader (strict) decides it, over
+    a stream of chunks: `advance(chunk, to)` reads `chunk[pos:to]` (every position before it was
+    read already), after which `inside` is the state after byte `to - 1`. Start: outside, at the
+    first byte of a record. Cost: a `bytes.find` and a regex call or two per stop (a cut
+    candidate or a chunk end), more only where a quoted field goes on past one; no Python code
+    runs per byte or per quote."""
+
+    __slots__ = ("_pending", "inside", "last", "pos")
+
+    def __init__(self, pos: int) -> None:
+        self.inside = False
+        self._pending = False  # inside, and the chunk ended on a quote: a close, or half of ""
+        self.last = _FIELD_START[-1:]  # the byte before `pos` when `pos` is 0 (a chunk start)
+        self.pos = pos
+
+    def advance(self, chunk: bytes, to: int) -> None:
+        """Read up to `to`: a newline's position + 1, or the end of the chunk."""
+        pos = self.pos
+        while pos < to:
+            if self._pending:  # only at a chunk's first byte
+                self._pending = False
+                if chunk[pos] == _QUOTE:
+                    pos += 1  # an escaped quote: still inside
+                    continue
+                self.inside = False  # the quote before closed the field
+            quote = chunk.find(b'"', pos, to)
+            if quote < 0:
+                pos = to  # no quote: the state holds
+                break
+            if self.inside:
+                end = _INSIDE.match(chunk, quote, to).end()  # type: ignore[union-attr]
+                if end == to:
+                    pos = to
+                elif end + 1 == to:
+                    # The region ends on a lone quote; `to` is then the chunk's end (a newline
+                    # ends any other region), and the next chunk's first byte decides.
+                    self._pending = True
+                    pos = to
+                else:
+                    self.inside = False  # a lone quote, and a byte other than a quote follows
+                    pos = end + 1
+                continue
+            if quote == 0 and self.last in _FIELD_START:
+                self.inside = True  # the chunk's first byte opens a quoted field
+                pos = 1
+                continue
+            end = _OUTSIDE.match(chunk, quote, to).end()  # type: ignore[union-attr]
+            if end < to:
+                self.inside = True  # an opening quote whose field goes on past `to`
+                end += 1
+            pos = end
+        self.pos = pos
+
+    def next_chunk(self, chunk: bytes) -> None:
+        """`chunk` was read to its end; the next one starts at position 0."""
+        if chunk:
+            self.last = chunk[-1:]
+        self.pos = 0
+
+
 def plan_file(
     chunks: Iterable[bytes],
     *,
@@ -129,7 +220,7 @@ def plan_file(
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     offset = 0  # bytes before the current chunk
     newlines = 0  # newlines before the current chunk (CsvParser's `_lines_decoded`)
-    quotes = 0  # quote bytes before the current chunk
+    quotes: _Quotes | None = None  # quoted fields, from the first data byte on
     carry_chars = 0  # characters of the line still open at the end of the decoded text
     line_start = 0  # byte offset of the first byte of the line still open
     at_start = True
@@ -171,17 +262,18 @@ def plan_file(
                 return None
         if found is not None:
             data_start = found[1]
-            # Cuts: the first newline outside quotes at or after each target.
-            counted_to, counted = 0, quotes
+            if quotes is None:
+                # The header ends with a newline inside this chunk: a record starts after it.
+                quotes = _Quotes(data_start - offset)
+            # Cuts: the first newline outside quoted fields at or after each target.
             lines_to, lines_seen = 0, newlines
             while target < offset + valid:
                 local = max(target, data_start) - offset
                 at = chunk.find(b"\n", max(local, 0), valid)
                 if at < 0:
                     break
-                counted += chunk.count(b'"', counted_to, at)
-                counted_to = at
-                if counted & 1:
+                quotes.advance(chunk, at + 1)
+                if quotes.inside:
                     target = offset + at + 1
                     continue
                 lines_seen += chunk.count(b"\n", lines_to, at + 1)
@@ -200,7 +292,9 @@ def plan_file(
         if failure:
             fatal = _fatal(FileReason.INVALID_ENCODING, "the file is not valid UTF-8", newlines + 1)
             break
-        quotes += chunk.count(b'"')
+        if quotes is not None:
+            quotes.advance(chunk, len(chunk))
+            quotes.next_chunk(chunk)
         offset += len(chunk)
     else:
         try:

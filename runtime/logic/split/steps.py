@@ -1,14 +1,16 @@
-"""The state machine's three steps as callables over settings and clients: what the handlers
+"""The state machine's steps as callables over settings and clients: what the handlers
 run, and what a test or a benchmark drives directly (no Lambda needed)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any, Final
 
 from runtime.dal import objects
 from runtime.dal.jobs import JobStore
 from runtime.logic.events import JobEvents
-from runtime.logic.split.finish import SplitFinisher
+from runtime.logic.split.finish import SplitFinisher, parse_time
 from runtime.logic.split.part import PartError, parse_part
 from runtime.logic.split.partition import PartitionError, write_partition
 from runtime.logic.split.plan import PartSpec
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from runtime.settings import Settings
+
+EXECUTION_EVENT_SOURCE: Final = "aws.states"
+EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
+CHECK_KEYS_STEP: Final = "CheckKeys"
 
 
 def _store(settings: Settings, s3: S3Client, bucket: str, what: str) -> objects.ObjectStore:
@@ -67,6 +73,20 @@ def run_partition(
     )
 
 
+def _finisher(
+    settings: Settings,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
+    *,
+    bucket: str,
+    what: str,
+) -> SplitFinisher:
+    store = _store(settings, s3, bucket, what)
+    jobs = JobStore(dynamodb, settings.jobs_table)
+    return SplitFinisher(s3, store, jobs, JobEvents(events, settings.event_bus_name, jobs))
+
+
 def run_finish(
     event: dict[str, Any],
     settings: Settings,
@@ -74,11 +94,10 @@ def run_finish(
     dynamodb: DynamoDBClient,
     events: EventBridgeClient,
 ) -> dict[str, Any]:
-    """`{"jobId", "bucket", "key", "etag", "attempt", "outcome", "failure"?}`; the job's event
-    goes to `events` (R27)."""
-    store = _store(settings, s3, event["bucket"], "finish")
-    jobs = JobStore(dynamodb, settings.jobs_table)
-    finisher = SplitFinisher(s3, store, jobs, JobEvents(events, settings.event_bus_name, jobs))
+    """`{"jobId", "bucket", "key", "etag", "attempt", "outcome", "failure"?, "stage"?}`
+    (`stage`: the state whose catch led to FailJob); the job's event goes to `events` (R27)."""
+    finisher = _finisher(settings, s3, dynamodb, events, bucket=event["bucket"], what="finish")
+    stage = event.get("stage")
     return finisher.finish(
         job_id=event["jobId"],
         key=event["key"],
@@ -86,4 +105,49 @@ def run_finish(
         attempt=int(event["attempt"]),
         outcome=str(event.get("outcome", "")),
         failure=event.get("failure"),
+        stage=str(stage) if isinstance(stage, str) else None,
+    )
+
+
+def run_check_keys(
+    event: dict[str, Any],
+    settings: Settings,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
+) -> dict[str, Any]:
+    """`{"jobId", "bucket", "key", "etag", "attempt", "step": "CheckKeys", "startedAt"
+    ($$.Execution.StartTime), "timeoutSeconds"}`: `{"write": bool, ...}`."""
+    finisher = _finisher(settings, s3, dynamodb, events, bucket=event["bucket"], what="check")
+    return finisher.check_keys(
+        job_id=event["jobId"],
+        key=event["key"],
+        etag=event["etag"],
+        attempt=int(event["attempt"]),
+        started_at=parse_time(str(event["startedAt"])),
+        timeout_seconds=float(event["timeoutSeconds"]),
+    )
+
+
+def run_execution_ended(
+    event: dict[str, Any],
+    settings: Settings,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
+) -> dict[str, Any]:
+    """EventBridge's "Step Functions Execution Status Change" of the split state machine
+    (source `aws.states`): fails the job of an execution that timed out, was aborted or
+    failed, unless the execution finished it."""
+    detail = event.get("detail") or {}
+    bucket = settings.bucket
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        bucket = str(json.loads(detail.get("input") or "{}").get("bucket") or bucket)
+    finisher = _finisher(settings, s3, dynamodb, events, bucket=bucket, what="execution")
+    return finisher.execution_ended(detail)
+
+
+def is_execution_status_change(event: dict[str, Any]) -> bool:
+    return event.get("source") == EXECUTION_EVENT_SOURCE and (
+        event.get("detail-type") == EXECUTION_STATUS_CHANGE
     )
