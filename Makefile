@@ -83,7 +83,7 @@ bench-file: install
 # The whole pipeline on this machine from the dev template (HOST, PORT, ENDPOINT_URL optional):
 # dynalite (node_modules), a moto server and the functions' workers are its child processes.
 run: install
-	$(BIN)/python -m local --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000) --env $(or $(ENV),dev) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+	$(BIN)/python -m local --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000) --env $(or $(ENV),dev) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL)) $(if $(NO_IAM),--no-iam)
 
 # docs/openapi.json from financial_pipeline/api_schema.py (a test checks it is current).
 openapi: install

@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         help="deliver every S3 event twice, as S3's at-least-once delivery may",
     )
     parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="do not enforce the template's IAM policies on the local AWS endpoint (R34): every "
+        "call of a function or of the state machine goes through unchecked",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="only warnings from the gateway and the functions"
     )
     return parser
@@ -69,6 +75,25 @@ def _backend_lines(pipeline: LocalPipeline) -> list[str]:
         " the rest on moto)",
         f"  functions:                   {len(pipeline.functions)}, in {workers} warm worker"
         " processes; DynamoDB TTL is not emulated (expired items stay)",
+        *_enforcement_lines(pipeline),
+    ]
+
+
+def _enforcement_lines(pipeline: LocalPipeline) -> list[str]:
+    if pipeline.enforcer is None and pipeline.enforce_iam:
+        return [
+            "  IAM enforcement:             off: the AWS endpoint is not the local run's own"
+            " (--endpoint-url)"
+        ]
+    if pipeline.enforcer is None:
+        return [
+            "  IAM enforcement:             OFF (--no-iam): the functions' and the state"
+            " machine's AWS calls are not checked"
+        ]
+    return [
+        "  IAM enforcement:             on: each function signs as its own role,"
+        " every AWS call checked against the template's policies (--no-iam: off);"
+        " .local/credentials profiles are administrators"
     ]
 
 
@@ -129,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "schedule_period_seconds": args.sweep_every,
         "duplicate_s3_events": args.duplicate_s3_events,
         "function_environment": {"POWERTOOLS_LOG_LEVEL": "WARNING"} if args.quiet else None,
+        "enforce_iam": not args.no_iam,
     }
     # SIGTERM (process managers, CI) stops the run as Ctrl-C does, also while it starts; Ctrl-C
     # works even where SIGINT was ignored by the parent (background jobs).

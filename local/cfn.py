@@ -114,6 +114,13 @@ class Template:
                 return prefix.format("states") + f":stateMachine:{name}"
             case "AWS::IAM::Role":
                 return f"arn:aws:iam::{self.account_id}:role/{name}"
+            case "AWS::KMS::Key":
+                # A key's id is a UUID that KMS picks; a stable one stands in for it.
+                digest = hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).hexdigest()
+                key_id = (
+                    f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+                )
+                return prefix.format("kms") + f":key/{key_id}"
             case _:
                 return prefix.format(res.type.split("::")[1].lower()) + f":{logical_id}"
 

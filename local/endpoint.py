@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -23,6 +23,9 @@ from werkzeug.wsgi import get_input_stream
 
 from local.dynalite import Dynalite
 from local.motoserver import MotoServer
+
+if TYPE_CHECKING:
+    from local.enforcement import Enforcer
 
 __all__ = ["AwsRouter", "LocalAws", "route_of"]
 
@@ -63,20 +66,77 @@ def route_of(environ: dict[str, Any]) -> str:
 
 
 class AwsRouter:
-    """The WSGI application of the endpoint. ``lambda_app`` (the local Invoke API) is set by the
-    pipeline that runs the functions; without one, Invoke goes to moto like any other call."""
+    """The WSGI application of the endpoint. The pipelines on it ``attach()`` their Lambda
+    Invoke API (``lambda_app``: the newest attached serves Invoke; without one, Invoke goes to
+    moto like any other call) and their ``enforcer`` (`local.enforcement`), which checks every
+    request's signature and IAM policies before it is routed; without one, every call goes
+    through unchecked. Several pipelines may share the endpoint (each its own template): a call
+    is judged by the enforcer of the pipeline whose role signed it."""
 
     def __init__(self, *, dynamodb: str, moto: str) -> None:
         self.upstreams = {"dynamodb": dynamodb, "moto": moto}
-        self.lambda_app: WsgiApp | None = None
+        self._lambda_apps: list[WsgiApp] = []
+        self.enforcers: list[Enforcer] = []
         # One pool per upstream, as many connections as the threaded front has requests.
         self._http = urllib3.PoolManager(num_pools=4, maxsize=64, block=False)
 
+    def attach(
+        self, *, lambda_app: WsgiApp | None = None, enforcer: Enforcer | None = None
+    ) -> None:
+        """Serve ``lambda_app`` (in front of any attached before) and enforce ``enforcer``'s
+        template for its roles' calls, until ``detach()``."""
+        if lambda_app is not None:
+            self._lambda_apps.append(lambda_app)
+        if enforcer is not None:
+            self.enforcers.append(enforcer)
+
+    def detach(
+        self, *, lambda_app: WsgiApp | None = None, enforcer: Enforcer | None = None
+    ) -> None:
+        """Undo one ``attach()``: what was attached before serves again."""
+        if lambda_app is not None and lambda_app in self._lambda_apps:
+            self._lambda_apps.remove(lambda_app)
+        if enforcer is not None and enforcer in self.enforcers:
+            self.enforcers.remove(enforcer)
+
+    def replace(self, enforcer: Enforcer, by: Enforcer) -> None:
+        """``by`` judges the calls ``enforcer`` judged, in its place among the attached."""
+        self.enforcers[self.enforcers.index(enforcer)] = by
+
+    @property
+    def lambda_app(self) -> WsgiApp | None:
+        """The Invoke API that serves Invoke: the newest attached."""
+        return self._lambda_apps[-1] if self._lambda_apps else None
+
+    @lambda_app.setter
+    def lambda_app(self, app: WsgiApp | None) -> None:
+        """Only ``app`` (None: none), whatever was attached."""
+        self._lambda_apps = [app] if app is not None else []
+
+    @property
+    def enforcer(self) -> Enforcer | None:
+        """The newest attached enforcer."""
+        return self.enforcers[-1] if self.enforcers else None
+
+    @enforcer.setter
+    def enforcer(self, enforcer: Enforcer | None) -> None:
+        """Only ``enforcer`` (None: no checks), whatever was attached."""
+        self.enforcers = [enforcer] if enforcer is not None else []
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        enforcers = list(self.enforcers)
+        if enforcers:
+            # The newest decides, with the others' roles known to it: each role's calls are
+            # judged by its own template's policies.
+            denied = enforcers[-1].authorize(environ, peers=enforcers[-2::-1])
+            if denied is not None:
+                start_response(_status_line(denied.status), list(denied.headers))
+                return [denied.body]
         route = route_of(environ)
         if route == "lambda":
-            if self.lambda_app is not None:
-                return self.lambda_app(environ, start_response)
+            app = self.lambda_app
+            if app is not None:
+                return app(environ, start_response)
             route = "moto"
         return self._forward(self.upstreams[route], environ, start_response)
 
@@ -86,7 +146,13 @@ class AwsRouter:
         headers = _request_headers(environ)
         body: Any = None
         chunked = False
-        if environ.get("wsgi.input_terminated"):
+        if "local.body" in environ:
+            # The enforcer read (some of) the body: what it read, then the rest of the stream.
+            body = environ["local.body"]
+            chunked = not isinstance(body, bytes) and bool(environ.get("wsgi.input_terminated"))
+            if isinstance(body, bytes):
+                headers["Content-Length"] = str(len(body))
+        elif environ.get("wsgi.input_terminated"):
             # The front has decoded a chunked body; it goes on chunked, of a length unknown.
             body, chunked = _chunks(environ["wsgi.input"]), True
         elif environ.get("CONTENT_LENGTH"):
@@ -118,6 +184,11 @@ class AwsRouter:
             [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP],
         )
         return _relay(response)
+
+
+def _status_line(status: int) -> str:
+    reasons = {400: "Bad Request", 403: "Forbidden"}
+    return f"{status} {reasons.get(status, 'Error')}"
 
 
 def _request_headers(environ: dict[str, Any]) -> dict[str, str]:

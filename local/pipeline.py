@@ -10,9 +10,10 @@ Invoke API (`local.invoke_api`, served on the endpoint) and the API Gateway fron
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
@@ -22,7 +23,14 @@ from local.apimodel import api_from_template
 from local.backend import Clients, Notification, provision
 from local.cfn import DEFAULT_REGION, Template
 from local.endpoint import LocalAws
-from local.events import S3EventPoller, ScheduleRunner, schedules_from_template
+from local.enforcement import Enforcer
+from local.events import (
+    ExecutionStatusPoller,
+    S3EventPoller,
+    ScheduleRunner,
+    execution_status_rules_from_template,
+    schedules_from_template,
+)
 from local.gateway import ApiGateway
 from local.iam import (
     DEFAULT_CREDENTIALS_FILE,
@@ -34,6 +42,7 @@ from local.invoke_api import LambdaInvokeApi
 from local.isolation import function_environment
 from local.job_events import JobEventsQueue, provision_job_events
 from local.lambdas import FunctionSpec, LambdaService, functions_from_template
+from local.roles import TemplateIam
 from local.synth import synthesize, synthesize_cached
 
 __all__ = ["LocalPipeline", "PipelineOptions"]
@@ -51,18 +60,21 @@ class PipelineOptions(TypedDict, total=False):
     function_environment: dict[str, str] | None
     credentials_file: Path | None
     aws: LocalAws | None
+    enforce_iam: bool
 
 
 class LocalPipeline:
-    """The local AWS endpoint, the functions' workers, S3 notification poller, schedules and the
-    API front.
+    """The local AWS endpoint, the functions' workers, S3 notification poller, schedules,
+    Step Functions' execution status changes (polled, `local.events`) and the API front.
 
     ``endpoint_url`` uses a running S3/DynamoDB/SQS endpoint instead of starting dynalite and
     moto (functions are then invoked only by the pipeline itself, not through that endpoint).
     ``aws`` is a started `LocalAws` to use (and leave running) instead of starting one.
     ``duplicate_s3_events`` delivers every S3 event twice (S3 promises at-least-once).
     ``function_environment`` overrides the functions' environment variables (e.g. the log
-    level).
+    level). ``enforce_iam`` (default on) makes the local endpoint refuse what AWS would: each
+    function signs as its execution role and every call is checked against the template's
+    policies (`local.enforcement`; only on the endpoint this run starts or is given as ``aws``).
     """
 
     def __init__(
@@ -80,6 +92,7 @@ class LocalPipeline:
         function_environment: dict[str, str] | None = None,
         credentials_file: Path | None = None,
         aws: LocalAws | None = None,
+        enforce_iam: bool = True,
     ) -> None:
         self.template = Template(
             template_body, stack_name=stack_name, region=region or DEFAULT_REGION
@@ -100,6 +113,11 @@ class LocalPipeline:
         self.gateway: ApiGateway | None = None
         self.notifications: list[Notification] = []
         self.job_events: JobEventsQueue | None = None
+        self.execution_status_pollers: list[ExecutionStatusPoller] = []
+        # Each function's role and its local session credentials (R34).
+        self.iam = TemplateIam(self.template)
+        self.enforce_iam = enforce_iam
+        self.enforcer: Enforcer | None = None
         self.aws = aws
         self._own_aws: LocalAws | None = None
         self._lambda_url: BaseWSGIServer | None = None
@@ -108,6 +126,7 @@ class LocalPipeline:
         self._stop = threading.Event()
         self._stopped = False
         self._clients: Clients | None = None
+        self._attached = False
 
     @classmethod
     def from_synthesized(
@@ -178,7 +197,12 @@ class LocalPipeline:
             self.lambdas.update_specs(self.functions)
         if self.aws is not None:
             assert self.aws.router is not None
-            self.aws.router.lambda_app = self._invoke_api
+            if self.enforce_iam:
+                self.enforcer = Enforcer(self.iam, credentials=self.credentials)
+            # On a shared endpoint, next to the other pipelines' (each role judged by its own
+            # template's enforcer) until stop().
+            self.aws.router.attach(lambda_app=self._invoke_api, enforcer=self.enforcer)
+            self._attached = True
         self.lambdas.preload()
         self.lambdas.start()
         for notification in self.notifications:
@@ -200,6 +224,17 @@ class LocalPipeline:
                 period_seconds=self.schedule_period_seconds,
             )
             self._thread(runner.run, f"schedule-{schedule.function_logical_id}")
+        for rule in execution_status_rules_from_template(self.template):
+            status_poller = ExecutionStatusPoller(
+                rule,
+                self.functions[rule.function_logical_id],
+                stepfunctions=self._clients.stepfunctions,
+                lambdas=self.lambdas,
+                account_id=self.template.account_id,
+                region=self.template.region,
+            )
+            self.execution_status_pollers.append(status_poller)
+            self._thread(status_poller.run, f"execution-status-{rule.function_logical_id}")
         self.credentials_created = ensure_credentials_file(
             self.credentials_file,
             account_id=self.template.account_id,
@@ -215,6 +250,35 @@ class LocalPipeline:
         front = self._serve(self.gateway, self.host, self.port)
         self.port = front.server_port
 
+    @contextlib.contextmanager
+    def policies_of(self, template_body: dict[str, Any]) -> Iterator[Enforcer]:
+        """The IAM of ``template_body`` enforced for this pipeline's roles instead of its own
+        template's, until the block ends: this template with grants edited (the same roles,
+        functions and environment; only ``AWS::IAM::*`` and resource policies may differ), as a
+        deploy of that template would change nothing else. The functions keep their workers and
+        credentials, so a test can deny a grant and restore it within one run."""
+        if self.enforcer is None or self.aws is None or self.aws.router is None:
+            raise RuntimeError("IAM is not enforced on this pipeline's endpoint")
+        edited = TemplateIam(
+            Template(
+                template_body, stack_name=self.template.stack_name, region=self.template.region
+            ),
+            seed=self.iam.seed,
+        )
+        if edited.function_roles != self.iam.function_roles or (
+            edited.machine_roles != self.iam.machine_roles
+        ):
+            raise ValueError("the edited template's functions have other roles than this one's")
+        enforcer = Enforcer(edited, credentials=self.credentials)
+        own = self.enforcer
+        self.aws.router.replace(own, enforcer)
+        self.enforcer = enforcer
+        try:
+            yield enforcer
+        finally:
+            self.aws.router.replace(enforcer, own)
+            self.enforcer = own
+
     def stop(self) -> None:
         """Stop everything this pipeline started (idempotent)."""
         if self._stopped:
@@ -228,8 +292,10 @@ class LocalPipeline:
             thread.join(timeout=10)
         if self.lambdas is not None:
             self.lambdas.stop()
-        if self.aws is not None and self.aws.router is not None and self._own_aws is None:
-            self.aws.router.lambda_app = None  # a shared endpoint outlives this pipeline
+        if self._attached and self.aws is not None and self.aws.router is not None:
+            # A shared endpoint outlives this pipeline; the others on it go on as they were.
+            self.aws.router.detach(lambda_app=self._invoke_api, enforcer=self.enforcer)
+            self._attached = False
         if self._own_aws is not None:
             self._own_aws.stop()
             self._own_aws = None
@@ -278,11 +344,14 @@ class LocalPipeline:
             lambda_endpoint["AWS_ENDPOINT_URL_LAMBDA"] = (
                 f"http://127.0.0.1:{self._lambda_url.server_port}"
             )
+        # The function's role's session credentials, as Lambda gives them (R34).
+        role = self.iam.function_credentials(spec.logical_id)
+        signing = role.environment() if role is not None else {}
         return function_environment(
             spec,
             region=self.template.region,
             endpoint_url=self.endpoint_url,
-            overrides={**lambda_endpoint, **self.function_environment},
+            overrides={**signing, **lambda_endpoint, **self.function_environment},
         )
 
     def _invoke_api(self, environ: dict[str, Any], start_response: Any) -> Any:

@@ -511,7 +511,9 @@ def test_r27_r28_a_split_file_publishes_one_event_from_its_finisher(
     # Then the state machine's finisher ended the job, which matched both declarations and
     # published one event
     assert job["status"] == "COMPLETED", job["errors"]
-    assert pipeline.lambdas.invocations[finisher.logical_id] == before + 1
+    # At least its own Finish (the execution-ended rule targets the same function, and may
+    # deliver an earlier test's failed execution meanwhile); one event either way (below)
+    assert pipeline.lambdas.invocations[finisher.logical_id] >= before + 1
     assert job["sha256"] == digest
     (event,) = _events_of(queue, job_id)
     assert event["detail"]["rows"]["total"] == count

@@ -5,15 +5,24 @@ The handlers run in this process (so that botocore hooks can inject faults into 
 against the backend of `make run`: one `local.endpoint.LocalAws` per session (dynalite for
 DynamoDB, a moto server for the rest, behind one endpoint), emptied for every test module.
 
+IAM is enforced on that endpoint as in `make run` (R34, `local.enforcement`): while a test calls a
+handler (``runtime.handlers.<name>.handler``), every AWS call it makes, from any thread, is
+signed with the session credentials of its function's execution role in the template
+(`handlers_sign_as_their_roles`); the tests' own calls, and logic called without its handler,
+sign with the harness key ``testing``, a local administrator.
+
 A module with its own name (not `conftest`), so test modules can import it without clashing
 with the conftest.py of other test directories.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import json
 import os
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -21,13 +30,18 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from typing import Any
 
+import boto3
 import pytest
+from botocore.credentials import Credentials
+from botocore.signers import RequestSigner
 
 from local import backend
 from local.cfn import Template
 from local.context import LambdaContext
 from local.endpoint import LocalAws
+from local.enforcement import Enforcer
 from local.lambdas import functions_from_template
+from local.roles import RoleCredentials, TemplateIam
 from local.synth import SynthesizedStack, synthesize_cached
 
 # Powertools reads these when a runtime module is imported; harmless for other test directories.
@@ -100,10 +114,94 @@ def provision(endpoint: str) -> None:
     backend.provision(stack_template, backend.Clients(endpoint, stack_template.region))
 
 
+@functools.cache
+def template_iam() -> TemplateIam:
+    """The template's roles, their local credentials and policies (one set per session)."""
+    return TemplateIam(template())
+
+
+@functools.cache
+def handler_roles() -> dict[str, RoleCredentials]:
+    """``runtime.handlers.<name>.handler`` -> its function's role credentials."""
+    found: dict[str, RoleCredentials] = {}
+    for logical_id, spec in functions_from_template(template()).items():
+        role = template_iam().function_credentials(logical_id)
+        if role is not None and spec.handler.startswith("runtime.handlers."):
+            found[spec.handler] = role
+    return found
+
+
+class _Signing:
+    """The credentials every botocore client of this process signs with while a handler runs
+    (any thread: the handlers' pools too); None: each client's own."""
+
+    lock = threading.Lock()
+    current: Credentials | None = None
+
+
+def _get_auth_instance(original: Any) -> Any:
+    @functools.wraps(original)
+    def get_auth_instance(self: RequestSigner, *args: Any, **kwargs: Any) -> Any:
+        credentials = _Signing.current
+        if credentials is not None and kwargs.get("request_credentials") is None:
+            kwargs["request_credentials"] = credentials
+        return original(self, *args, **kwargs)
+
+    return get_auth_instance
+
+
+RequestSigner.get_auth_instance = _get_auth_instance(  # type: ignore[method-assign]
+    RequestSigner.get_auth_instance
+)
+
+
+@contextlib.contextmanager
+def signed_as(role: RoleCredentials | None) -> Iterator[None]:
+    """Every AWS call of this process signs as ``role`` (None: the clients' own credentials)."""
+    previous = _Signing.current
+    _Signing.current = (
+        Credentials(role.access_key, role.secret_key, role.session_token) if role else None
+    )
+    try:
+        yield
+    finally:
+        _Signing.current = previous
+
+
+def _as_role(handler: Any, role: RoleCredentials) -> Any:
+    @functools.wraps(handler)
+    def run(event: Any, lambda_context: Any) -> Any:
+        with signed_as(role):
+            return handler(event, lambda_context)
+
+    run.__wrapped_handler__ = handler  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture(autouse=True)
+def handlers_sign_as_their_roles(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a test on the local endpoint, each handler's calls sign as its function's role."""
+    if "aws_endpoint" not in request.fixturenames:
+        return
+    request.getfixturevalue("aws_endpoint")
+    for path, role in handler_roles().items():
+        module_name, _, attribute = path.rpartition(".")
+        module = importlib.import_module(module_name)
+        handler = getattr(module, attribute)
+        original = getattr(handler, "__wrapped_handler__", handler)
+        monkeypatch.setattr(module, attribute, _as_role(original, role))
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
-    """dynalite and moto behind the one local endpoint, for the whole session."""
+    """dynalite and moto behind the one local endpoint, for the whole session, with the
+    template's IAM enforced on it (R34)."""
     with LocalAws(table_ms=0) as aws:
+        assert aws.router is not None
+        enforcer = Enforcer(template_iam())
+        aws.router.enforcer = enforcer
         yield aws
 
 
@@ -127,6 +225,9 @@ def aws_endpoint(local_aws: LocalAws) -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     get_settings.cache_clear()
     clients.reset()
+    # boto3's default session keeps the credentials it first resolved (another directory's
+    # tests may have set theirs): this module's come from TEST_ENV.
+    boto3.DEFAULT_SESSION = None
     try:
         # Every module starts from an empty account.
         local_aws.reset()
@@ -135,6 +236,7 @@ def aws_endpoint(local_aws: LocalAws) -> Iterator[str]:
     finally:
         clients.reset()
         get_settings.cache_clear()
+        boto3.DEFAULT_SESSION = None
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
