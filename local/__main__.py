@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local.cfn import template_region
 from local.iam import authorization_banner, curl_banner
 from local.pipeline import LocalPipeline, PipelineOptions
 
@@ -26,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
         "instead of starting dynalite and moto",
     )
     parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
+    parser.add_argument(
+        "--region",
+        help="the region of --template (default: the region its ARNs name, else us-east-1)",
+    )
     parser.add_argument(
         "--no-cache",
         action="store_true",
@@ -163,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.template:
         body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
         stack_name = args.template.stem.removesuffix(".template")
-        pipeline = LocalPipeline(body, stack_name=stack_name, **options)
+        region = args.region or template_region(body)
+        pipeline = LocalPipeline(body, stack_name=stack_name, region=region, **options)
     else:
         pipeline = LocalPipeline.from_synthesized(args.env, cached=not args.no_cache, **options)
     try:

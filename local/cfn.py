@@ -7,6 +7,7 @@ gives them and are derived from the logical id otherwise, as CloudFormation woul
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,18 @@ from typing import Any
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
+
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-[a-z]+)+-\d+):")
+
+
+def template_region(body: dict[str, Any]) -> str:
+    """The region a synthesized template is for: the one its literal ARNs name (a stack with
+    an explicit env writes it into them), else `DEFAULT_REGION`. Several: the most named."""
+    found: dict[str, int] = {}
+    for region in _ARN_REGION.findall(json.dumps(body)):
+        found[region] = found.get(region, 0) + 1
+    return max(found, key=lambda r: found[r]) if found else DEFAULT_REGION
+
 
 # Ref of these types returns a name (or URL) that the local pipeline must know before it exists.
 _NAMED = {
