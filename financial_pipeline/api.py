@@ -243,9 +243,9 @@ class Api(Construct):
         }
 
         # Only what each handler does: the presigned POST is signed for incoming/ only.
-        storage.grant_write_jobs(self.upload_function)
+        storage.grant_create_jobs(self.upload_function)
         storage.grant_presign_uploads(self.upload_function)
-        storage.grant_read_jobs(self.status_function)
+        storage.grant_get_jobs(self.status_function)
         storage.grant_read_reports(self.status_function)
         storage.grant_read_results(self.results_function)
 

@@ -374,6 +374,10 @@ class Storage(Construct):
         """Create and update jobs."""
         return self._jobs_grant(grantee, self.jobs_table.grant_write_data(grantee))
 
+    def grant_create_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``dynamodb:PutItem`` on the jobs table only: creates a job (the upload function)."""
+        return self._table_only_grant(grantee, "dynamodb:PutItem")
+
     def grant_get_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """``dynamodb:GetItem`` on the jobs table only: reads one job by its id."""
         return self._table_only_grant(grantee, "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey")
@@ -383,12 +387,17 @@ class Storage(Construct):
         return self._table_only_grant(grantee, "dynamodb:UpdateItem")
 
     def _table_only_grant(
-        self, grantee: iam.IGrantable, action: str, *key_actions: str
+        self,
+        grantee: iam.IGrantable,
+        action: str,
+        *key_actions: str,
+        table: dynamodb.ITableV2 | None = None,
     ) -> iam.Grant:
-        # The table itself: the table's generic grants add its indexes, where a call by key
-        # has nothing to do.
+        # The table itself (default the jobs table): the table's generic grants add its
+        # indexes, where a call by key has nothing to do.
+        table = table or self.jobs_table
         grant = iam.Grant.add_to_principal(
-            grantee=grantee, actions=[action], resource_arns=[self.jobs_table.table_arn]
+            grantee=grantee, actions=[action], resource_arns=[table.table_arn]
         )
         if self.encryption_key is not None:
             # What CDK's table grants carry for a table under a customer-managed key: decrypt
@@ -405,8 +414,11 @@ class Storage(Construct):
         return self._jobs_grant(grantee, self.jobs_table.grant_read_write_data(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Query the stored rows."""
-        return self._table_key_grant(grantee, self.results_table.grant_read_data(grantee))
+        """Query the stored rows (``dynamodb:Query`` on the results table, which has no
+        index): no Scan, no stream reads."""
+        return self._table_only_grant(
+            grantee, "dynamodb:Query", "kms:Decrypt", "kms:DescribeKey", table=self.results_table
+        )
 
     def grant_write_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Store rows."""

@@ -322,3 +322,49 @@ def test_cognito_mode_trusts_an_existing_pool(stack: cdk.Stack) -> None:
     template.resource_count_is("AWS::Cognito::UserPool", 0)
     authorizer = next(iter(resources(template, "AWS::ApiGateway::Authorizer").values()))
     assert "userpool/eu-west-1_abcdefghi" in json.dumps(authorizer["Properties"]["ProviderARNs"])
+
+
+def _table_actions(template: Template, policy_fragment: str) -> dict[str, list[str]]:
+    """``policy_fragment``'s DynamoDB actions, by the table (``jobs``/``results``, with
+    ``/index`` for a table's indexes) they are granted on."""
+    policy_id = logical_id(template, "AWS::IAM::Policy", policy_fragment)
+    statements = resources(template, "AWS::IAM::Policy")[policy_id]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    tables = {
+        name: logical_id(template, "AWS::DynamoDB::GlobalTable", f"{name.title()}Table")
+        for name in ("jobs", "results")
+    }
+    found: dict[str, list[str]] = {}
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        targets = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        for target in targets:
+            text = json.dumps(target)
+            for name, table in tables.items():
+                if table in text:
+                    key = f"{name}/index" if "/index/" in text else name
+                    found.setdefault(key, []).extend(
+                        a for a in actions if a.startswith("dynamodb:")
+                    )
+    return {key: sorted(value) for key, value in found.items()}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "regulated"])
+def test_fails_r34_each_api_function_may_make_only_the_table_calls_its_code_makes(
+    env: str, request: pytest.FixtureRequest
+) -> None:
+    # Given the API functions, whose code creates a job (PutItem), reads one by its id
+    # (GetItem) and queries a symbol's rows (Query), none of them by an index
+    template: Template = request.getfixturevalue(env)
+    # Then each role may make exactly those calls, on that table itself: no write of another
+    # kind, no Scan, no stream reads, nothing on the jobs table's indexes
+    assert _table_actions(template, "UploadRoleDefaultPolicy") == {"jobs": ["dynamodb:PutItem"]}
+    assert _table_actions(template, "StatusRoleDefaultPolicy") == {"jobs": ["dynamodb:GetItem"]}
+    assert _table_actions(template, "ResultsRoleDefaultPolicy") == {"results": ["dynamodb:Query"]}
