@@ -14,6 +14,7 @@ from typing import Any
 from local.cfn import template_region
 from local.iam import authorization_banner, curl_banner
 from local.pipeline import LocalPipeline, PipelineOptions
+from local.workers import tmp_capped
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,8 +81,21 @@ def _backend_lines(pipeline: LocalPipeline) -> list[str]:
         " the rest on moto)",
         f"  functions:                   {len(pipeline.functions)}, in {workers} warm worker"
         " processes; DynamoDB TTL is not emulated (expired items stay)",
+        _limits_line(),
         *_enforcement_lines(pipeline),
     ]
+
+
+def _limits_line() -> str:
+    tmp = (
+        "each worker's /tmp a tmpfs of the function's EphemeralStorage"
+        if tmp_capped()
+        else "the workers' /tmp is NOT capped (cannot mount a tmpfs here)"
+    )
+    return (
+        f"  Lambda limits:               {tmp}; a worker above MemorySize is killed"
+        " (Runtime.OutOfMemory); payloads 6 MB sync, 1 MB async; Step Functions state 256 KiB"
+    )
 
 
 def _enforcement_lines(pipeline: LocalPipeline) -> list[str]:

@@ -23,11 +23,42 @@ from typing import Any
 
 from local.cfn import Template
 from local.context import LambdaContext
-from local.workers import FunctionError, WorkerPool, local_concurrency_cap
+from local.workers import DEFAULT_TMP_MB, FunctionError, WorkerPool, local_concurrency_cap
 
 log = logging.getLogger("local.lambdas")
 
 DEFAULT_ASYNC_RETRIES = 2
+
+
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+"""Lambda's synchronous invocation request and response payloads, at most (6 MB)."""
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+"""Lambda's asynchronous (Event) invocation payload, at most (1 MB; 256 KB until 2025, and still
+for the deprecated InvokeAsync)."""
+
+
+class PayloadTooLarge(Exception):
+    """An invocation request over Lambda's limit: refused (``RequestEntityTooLargeException``,
+    HTTP 413) before the function runs."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation "
+            f"(it is {size} bytes)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+def payload_size(value: Any) -> int:
+    """The size of ``value`` as the JSON Lambda carries."""
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def check_request(event: Any, limit: int) -> None:
+    size = payload_size(event)
+    if size > limit:
+        raise PayloadTooLarge(size, limit)
 
 
 @dataclass(frozen=True)
@@ -42,6 +73,7 @@ class FunctionSpec:
     reserved_concurrency: int | None
     max_retries: int = DEFAULT_ASYNC_RETRIES
     on_failure_queue_url: str | None = None
+    ephemeral_storage_mb: int = DEFAULT_TMP_MB
 
 
 def functions_from_template(template: Template) -> dict[str, FunctionSpec]:
@@ -95,6 +127,9 @@ def functions_from_template(template: Template) -> dict[str, FunctionSpec]:
             ),
             max_retries=int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES)),
             on_failure_queue_url=failure_queue,
+            ephemeral_storage_mb=int(
+                (props.get("EphemeralStorage") or {}).get("Size", DEFAULT_TMP_MB)
+            ),
         )
     return specs
 
@@ -151,6 +186,8 @@ class LambdaService:
                 environment=environment(spec),
                 size=min(spec.reserved_concurrency or cap, cap),
                 timeout_seconds=spec.timeout_seconds,
+                memory_mb=spec.memory_mb,
+                tmp_mb=spec.ephemeral_storage_mb,
             )
         self.invocations: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
@@ -233,8 +270,22 @@ class LambdaService:
         return broken
 
     def invoke_sync(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
-        """Synchronous invocation (RequestResponse): the handler's result or its error."""
-        return self.invoke(spec, event)
+        """Synchronous invocation (RequestResponse): the handler's result or its error.
+        `PayloadTooLarge` for an event over Lambda's synchronous limit (the function is not
+        invoked); a result over it is the function's error ``Function.ResponseSizeTooLarge``,
+        as Lambda answers it."""
+        check_request(event, SYNC_PAYLOAD_LIMIT)
+        result = self.invoke(spec, event)
+        size = payload_size(result)
+        if size > SYNC_PAYLOAD_LIMIT:
+            with self._lock:
+                self.failures[spec.logical_id] += 1
+            raise FunctionError(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+                f"({SYNC_PAYLOAD_LIMIT} bytes).",
+            )
+        return result
 
     def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
         """Run the handler once: its result, or its error (`FunctionError` from a worker)."""
@@ -257,7 +308,9 @@ class LambdaService:
             raise
 
     def invoke_async(self, spec: FunctionSpec, event: dict[str, Any]) -> str:
-        """Asynchronous invocation (Event): queued, retried, then sent to the on-failure queue."""
+        """Asynchronous invocation (Event): queued, retried, then sent to the on-failure queue.
+        `PayloadTooLarge` for an event over Lambda's asynchronous limit (nothing is queued)."""
+        check_request(event, ASYNC_PAYLOAD_LIMIT)
         item = _AsyncEvent(spec, event)
         with self._lock:
             self._pending += 1

@@ -5,6 +5,16 @@ capped locally) and an invocation waits for a free worker beyond that.
 
 A worker that crashes, exits or outlives the function's ``Timeout`` (it is killed then) fails
 that invocation with the error Lambda reports, and a new worker replaces it.
+
+Lambda's other limits of a container hold for each worker:
+- memory: a worker whose resident memory exceeds the function's ``MemorySize`` while it runs an
+  invocation is killed (its RSS is read every `MEMORY_POLL_SECONDS`, so a spike shorter than that
+  can pass), and the invocation fails with ``Runtime.OutOfMemory``, as Lambda reports it;
+- ``/tmp``: the worker's ``TMPDIR`` (what `tempfile` and the code's spill directories use) is its
+  own directory, a tmpfs of the function's ``EphemeralStorage`` size when this process may mount
+  one (root on Linux), so a write past it fails with ENOSPC as on Lambda. Where it may not, the
+  directory is not capped, and `TMP_CAPPED` says so (the banner shows it). Code that writes to a
+  literal ``/tmp`` path, not through ``TMPDIR``, is not capped either.
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +36,7 @@ from typing import Any
 
 from local.children import Child
 
-__all__ = ["FunctionError", "WorkerPool", "local_concurrency_cap"]
+__all__ = ["FunctionError", "WorkerPool", "local_concurrency_cap", "tmp_capped"]
 
 log = logging.getLogger("local.workers")
 
@@ -36,6 +48,71 @@ INIT_TIMEOUT_SECONDS = 60.0
 def local_concurrency_cap() -> int:
     """Workers per function at most: more processes than this only compete for the cores."""
     return 2 * (os.cpu_count() or 1)
+
+
+MEMORY_POLL_SECONDS = 0.05
+DEFAULT_TMP_MB = 512
+"""Lambda's ``/tmp`` without an ``EphemeralStorage`` setting."""
+
+
+class _TmpState:
+    capped: bool | None = None  # None: no worker has tried to mount one yet
+    lock = threading.Lock()
+
+
+def tmp_capped() -> bool | None:
+    """Whether the workers' ``/tmp`` is capped at the function's ephemeral storage (a tmpfs
+    each); None before the first worker started."""
+    return _TmpState.capped
+
+
+class _Scratch:
+    """One worker's ``/tmp``: a directory, a tmpfs of ``size_mb`` when it may be mounted."""
+
+    def __init__(self, size_mb: int) -> None:
+        self.path = tempfile.mkdtemp(prefix="fpipe-lambda-tmp-")
+        self.mounted = False
+        mount = shutil.which("mount")
+        if _TmpState.capped is not False and sys.platform.startswith("linux") and mount:
+            options = f"size={int(size_mb)}m,mode=1777"
+            mounted = subprocess.run(  # noqa: S603 - fixed arguments, our own directory
+                [mount, "-t", "tmpfs", "-o", options, "tmpfs", self.path],
+                capture_output=True,
+                check=False,
+            )
+            self.mounted = mounted.returncode == 0
+            reason = mounted.stderr.decode(errors="replace").strip() or str(mounted.returncode)
+        else:
+            reason = "no mount(8)" if not mount else "not Linux"
+        with _TmpState.lock:
+            if _TmpState.capped is None and not self.mounted:
+                log.warning(
+                    "the functions' /tmp is not capped at their ephemeral storage (cannot mount "
+                    "a tmpfs: %s)",
+                    reason,
+                )
+            _TmpState.capped = self.mounted
+
+    def remove(self) -> None:
+        umount = shutil.which("umount")
+        if self.mounted and umount:
+            subprocess.run(  # noqa: S603 - fixed arguments, our own mount
+                [umount, "-l", self.path], capture_output=True, check=False
+            )
+            self.mounted = False
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 class FunctionError(Exception):
@@ -51,12 +128,26 @@ class _Exited(Exception):
     pass
 
 
+class _OutOfMemory(Exception):
+    pass
+
+
 class _Worker:
-    def __init__(self, name: str, handler: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: str,
+        env: Mapping[str, str],
+        *,
+        memory_mb: int | None = None,
+        tmp_mb: int = DEFAULT_TMP_MB,
+    ) -> None:
+        self.memory_mb = memory_mb
+        self.scratch = _Scratch(tmp_mb)
         self.child = Child(
             f"worker {name}",
             [sys.executable, "-m", "local.worker", handler],
-            env=env,
+            env={**env, "TMPDIR": self.scratch.path},
             stdout=subprocess.PIPE,
         )
         assert self.child.process.stdout is not None
@@ -68,13 +159,18 @@ class _Worker:
     def pid(self) -> int:
         return self.child.pid
 
-    def _line(self, deadline: float) -> dict[str, Any] | None:
-        """The next message, or ``None`` at the deadline; `_Exited` when the worker is gone."""
+    def _line(self, deadline: float, *, watch_memory: bool = False) -> dict[str, Any] | None:
+        """The next message, or ``None`` at the deadline; `_Exited` when the worker is gone,
+        `_OutOfMemory` (``watch_memory``) when its memory exceeds the function's."""
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([self._fd], [], [], remaining)
+            watching = watch_memory and self.memory_mb is not None
+            wait = min(remaining, MEMORY_POLL_SECONDS) if watching else remaining
+            readable, _, _ = select.select([self._fd], [], [], wait)
+            if watching and self.memory_mb is not None and _rss_mb(self.pid) > self.memory_mb:
+                raise _OutOfMemory
             if not readable:
                 continue
             chunk = os.read(self._fd, 1 << 16)
@@ -108,7 +204,14 @@ class _Worker:
         try:
             self.child.process.stdin.write(request)
             self.child.process.stdin.flush()
-            answer = self._line(time.monotonic() + timeout)
+            answer = self._line(time.monotonic() + timeout, watch_memory=True)
+        except _OutOfMemory:
+            self.kill()
+            raise FunctionError(
+                "Runtime.OutOfMemory",
+                f"RequestId: {context['aws_request_id']} Error: Runtime exited with error: "
+                f"signal: killed (memory above {self.memory_mb} MB)",
+            ) from None
         except (_Exited, BrokenPipeError):
             raise FunctionError(
                 "Runtime.ExitError",
@@ -135,7 +238,12 @@ class _Worker:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.child.pid, signal.SIGKILL)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker (if it runs) and remove its ``/tmp``."""
         self.child.stop()
+        self.scratch.remove()
 
     def alive(self) -> bool:
         return self.child.alive()
@@ -152,8 +260,12 @@ class WorkerPool:
         environment: Mapping[str, str],
         size: int,
         timeout_seconds: float,
+        memory_mb: int | None = None,
+        tmp_mb: int = DEFAULT_TMP_MB,
     ) -> None:
         self.name = name
+        self.memory_mb = memory_mb
+        self.tmp_mb = tmp_mb
         self.handler = handler
         self.size = max(1, size)
         self.timeout_seconds = timeout_seconds
@@ -194,7 +306,10 @@ class WorkerPool:
         try:
             result = worker.invoke(event, context, self.timeout_seconds)
         except FunctionError as exc:
-            if exc.error_type in ("Sandbox.Timedout", "Runtime.ExitError") or not worker.alive():
+            if (
+                exc.error_type in ("Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory")
+                or not worker.alive()
+            ):
                 log.warning("%s: worker %d replaced after %s", self.name, worker.pid, exc)
                 self._discard(worker, replace=True)
             else:
@@ -219,10 +334,12 @@ class WorkerPool:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(worker.pid, signal.SIGTERM)
         for worker in workers:
-            worker.child.stop()
+            worker.close()
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self.name, self.handler, self._env)
+        worker = _Worker(
+            self.name, self.handler, self._env, memory_mb=self.memory_mb, tmp_mb=self.tmp_mb
+        )
         self._alive.add(worker)
         return worker
 
@@ -246,7 +363,7 @@ class WorkerPool:
                 self._cond.notify()
                 stale = False
         if stale:
-            worker.child.stop()
+            worker.close()
 
     def _discard(self, worker: _Worker, *, replace: bool) -> None:
         with self._cond:

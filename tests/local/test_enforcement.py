@@ -208,3 +208,9 @@ def test_r34_the_banner_says_enforcement_is_on(pipeline: LocalPipeline) -> None:
     text = banner(pipeline, time.monotonic())
     assert "IAM enforcement:             on: each function signs as its own role" in text
     assert "--no-iam" in text
+    # and which of Lambda's limits hold: /tmp is capped only where a tmpfs could be mounted
+    from local.workers import tmp_capped
+
+    capped = "each worker's /tmp a tmpfs of the function's EphemeralStorage"
+    assert (capped in text) == tmp_capped()
+    assert ("/tmp is NOT capped" in text) != tmp_capped()
