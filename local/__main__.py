@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local.banner import banner
 from local.cfn import template_region
-from local.iam import authorization_banner, curl_banner
 from local.pipeline import LocalPipeline, PipelineOptions
-from local.workers import tmp_capped
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,96 +58,6 @@ def _parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="only warnings from the gateway and the functions"
     )
     return parser
-
-
-SAMPLE = Path(__file__).resolve().parent / "sample_trades.csv"
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _backend_lines(pipeline: LocalPipeline) -> list[str]:
-    if pipeline.aws is None:
-        return [f"  backend (S3, DynamoDB, SQS): {pipeline.endpoint_url}"]
-    workers = len(pipeline.lambdas.worker_pids()) if pipeline.lambdas is not None else 0
-    return [
-        f"  AWS endpoint:                {pipeline.endpoint_url}"
-        "  (aws --endpoint-url; DynamoDB on dynalite, Lambda Invoke on the local functions,"
-        " the rest on moto)",
-        f"  functions:                   {len(pipeline.functions)}, in {workers} warm worker"
-        " processes; DynamoDB TTL is not emulated (expired items stay)",
-        _limits_line(),
-        *_enforcement_lines(pipeline),
-    ]
-
-
-def _limits_line() -> str:
-    tmp = (
-        "each worker's /tmp a tmpfs of the function's EphemeralStorage"
-        if tmp_capped()
-        else "the workers' /tmp is NOT capped (cannot mount a tmpfs here)"
-    )
-    return (
-        f"  Lambda limits:               {tmp}; a worker above MemorySize is killed"
-        " (Runtime.OutOfMemory); payloads 6 MB sync, 1 MB async; Step Functions state 256 KiB"
-    )
-
-
-def _enforcement_lines(pipeline: LocalPipeline) -> list[str]:
-    if pipeline.enforcer is None and pipeline.enforce_iam:
-        return [
-            "  IAM enforcement:             off: the AWS endpoint is not the local run's own"
-            " (--endpoint-url)"
-        ]
-    if pipeline.enforcer is None:
-        return [
-            "  IAM enforcement:             OFF (--no-iam): the functions' and the state"
-            " machine's AWS calls are not checked"
-        ]
-    return [
-        "  IAM enforcement:             on: each function signs as its own role,"
-        " every AWS call checked against the template's policies (--no-iam: off);"
-        " .local/credentials profiles are administrators"
-    ]
-
-
-def _job_events_lines(pipeline: LocalPipeline) -> list[str]:
-    if pipeline.job_events is None:
-        return []
-    return [
-        f"  job events (R27):            {pipeline.job_events.queue_url}"
-        f"  (rule {pipeline.job_events.rule_name} on bus {pipeline.job_events.event_bus};"
-        " fpipe events)"
-    ]
-
-
-def banner(pipeline: LocalPipeline, started: float) -> str:
-    url = pipeline.url
-    script = Path(sys.executable).parent / "fpipe"
-    fpipe = f"{_shown(script) if script.exists() else 'fpipe'} --api {url}"
-    return "\n".join(
-        [
-            f"Financial pipeline ({pipeline.template.stack_name}) serving on {url}"
-            f"  [ready in {time.monotonic() - started:.1f}s]",
-            *_backend_lines(pipeline),
-            f"  OpenAPI document:            {url}/openapi.json",
-            *_job_events_lines(pipeline),
-            *authorization_banner(pipeline),
-            "  press Ctrl-C to stop.",
-            "",
-            "Try it (JOB_ID is printed by the upload):",
-            f"  {fpipe} upload {_shown(SAMPLE)} --wait",
-            f"  {fpipe} status JOB_ID",
-            f"  {fpipe} results AAPL --all",
-            f"  {fpipe} events --follow",
-            "",
-            *curl_banner(pipeline),
-        ]
-    )
 
 
 def _stop_on_signal(signum: int, frame: object) -> None:

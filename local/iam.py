@@ -34,16 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 from botocore.utils import normalize_url_path
-
-if TYPE_CHECKING:
-    from local.pipeline import LocalPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CREDENTIALS_FILE = ROOT / ".local" / "credentials"
@@ -473,61 +470,3 @@ def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
         return None
     # API Gateway hands REST functions every claim as a string.
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()}
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def authorization_banner(pipeline: LocalPipeline) -> list[str]:
-    """What `python -m local` says about the API's authorization and how to sign for it."""
-    routes = pipeline.gateway.api.routes if pipeline.gateway is not None else []
-    types = {route.authorization_type for route in routes}
-    lines: list[str] = []
-    if "AWS_IAM" in types:
-        shown = _shown(pipeline.credentials_file)
-        made = " (created now)" if pipeline.credentials_created else ""
-        lines.append(
-            f"  IAM authorization:           SigV4 checked against {shown}{made}; "
-            "unsigned requests get 403"
-        )
-        for principal in pipeline.credentials.principals():
-            lines.append(
-                f"    profile {principal.profile:<12} signs as {principal.arn} "
-                f"({principal.principal_id})"
-            )
-        lines.append(
-            f"    aws / boto3: AWS_SHARED_CREDENTIALS_FILE={shown} AWS_PROFILE={DEFAULT_PROFILE}"
-        )
-    if "COGNITO_USER_POOLS" in types:
-        lines.append(
-            "  Cognito authorization:       tokens are NOT verified locally: the JWT payload's "
-            "claims are passed on as they are (no signature, issuer or expiry check)"
-        )
-    if types <= {"NONE"}:
-        lines.append("  authorization:               none (every caller is anonymous; no owners)")
-    return lines
-
-
-def curl_banner(pipeline: LocalPipeline) -> list[str]:
-    """curl commands that work against the running API, signed when it wants SigV4."""
-    url = pipeline.url
-    routes = pipeline.gateway.api.routes if pipeline.gateway is not None else []
-    sign = ""
-    if any(route.authorization_type == "AWS_IAM" for route in routes):
-        try:
-            principal = pipeline.credentials.principal(DEFAULT_PROFILE)
-        except KeyError:
-            principal = None
-        key = f"{principal.access_key}:{principal.secret_key}" if principal else "KEY:SECRET"
-        sign = f'--aws-sigv4 "aws:amz:{pipeline.template.region}:{SERVICE}" --user "{key}" '
-    return [
-        "or with curl (7.75 or later):",
-        f"  curl -s {sign}-X POST {url}/upload -H 'Content-Type: application/json' "
-        '-d \'{"fileName": "trades.csv", "fileType": "csv"}\'',
-        f"  curl -s {sign}{url}/status/JOB_ID",
-        f"  curl -s {sign}'{url}/results/AAPL?limit=10'",
-    ]

@@ -203,7 +203,7 @@ def test_r34_resource_policies_come_from_the_template(pipeline: LocalPipeline) -
 def test_r34_the_banner_says_enforcement_is_on(pipeline: LocalPipeline) -> None:
     import time
 
-    from local.__main__ import banner
+    from local.banner import banner
 
     text = banner(pipeline, time.monotonic())
     assert "IAM enforcement:             on: each function signs as its own role" in text

@@ -19,6 +19,7 @@ from werkzeug.test import Client
 
 from fpipe.client import signer_for
 from local.apimodel import api_from_template
+from local.banner import authorization_banner, curl_banner
 from local.cfn import Template
 from local.gateway import ApiGateway
 from local.iam import (
@@ -27,8 +28,6 @@ from local.iam import (
     Principal,
     SignedRequest,
     SigV4Verifier,
-    authorization_banner,
-    curl_banner,
     ensure_credentials_file,
     read_principals,
 )

@@ -19,8 +19,8 @@ from local_api import Api, make_rows, render_csv, unique_symbol
 
 from fpipe.cli import main
 from fpipe.events import LOCAL_DOCUMENT_PATH, EventsError, JobEventsQueue
-from local.__main__ import banner
 from local.backend import Clients, provision
+from local.banner import banner
 from local.cfn import Template, TemplateError
 from local.endpoint import LocalAws
 from local.gateway import LOCAL_DOCUMENT_PATH as GATEWAY_DOCUMENT_PATH
