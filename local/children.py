@@ -3,7 +3,9 @@ with a pipe to their stdin that only this process holds, so that a child whose p
 by SIGKILL) sees end-of-file and exits instead of outliving it; stopped by process group.
 
 Each child gets a process group of its own: Ctrl-C in a terminal signals the foreground group,
-and the local run, not the terminal, decides the order in which its parts stop.
+and the local run, not the terminal, decides the order in which its parts stop. `ChildServer`
+is a child that serves HTTP on a loopback port (dynalite, moto): started, waited on until it
+answers, stopped with its group.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
-__all__ = ["Child", "free_port", "wait_until_answers"]
+__all__ = ["Child", "ChildServer", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,18 +86,69 @@ class Child:
                 stream.close()
 
 
-def wait_until_answers(url: str, child: Child, timeout: float = 30.0) -> None:
-    """Until an HTTP request to ``url`` gets any answer (an error status is an answer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not child.alive():
-            raise RuntimeError(f"{child.name} exited with {child.process.returncode} on start")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - a loopback http URL
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{child.name} did not answer on {url} in {timeout}s") from None
-            time.sleep(0.03)
+class ChildServer:
+    """A server in a child process on a loopback port: started at construction, `wait()` until
+    it answers HTTP on ``health_path``, `stop()` with its process group.
+
+    A subclass builds the argv for its port and may configure the server once it answers
+    (`_on_ready`).
+    """
+
+    health_path = "/"
+    start_timeout = 30.0
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        port: int,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = port
+        self._child = Child(name, args, env=env)
+
+    @property
+    def name(self) -> str:
+        return self._child.name
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def alive(self) -> bool:
+        return self._child.alive()
+
+    def wait(self, timeout: float | None = None) -> Self:
+        """Until an HTTP request to ``health_path`` gets any answer (an error status is one)."""
+        timeout = self.start_timeout if timeout is None else timeout
+        url = self.url + self.health_path
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._child.alive():
+                raise RuntimeError(
+                    f"{self.name} exited with {self._child.process.returncode} on start"
+                )
+            try:
+                urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - a loopback http URL
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{self.name} did not answer on {url} in {timeout}s"
+                    ) from None
+                time.sleep(0.03)
+        self._on_ready()
+        return self
+
+    def _on_ready(self) -> None:
+        """What the server needs once it answers, before it is used; nothing by default."""
+
+    def stop(self) -> None:
+        self._child.stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from local.children import ROOT, Child, free_port, wait_until_answers
+from local.children import ROOT, ChildServer, free_port
 
 __all__ = ["Dynalite", "node_executable"]
 
@@ -46,30 +46,19 @@ def node_executable() -> str:
     return found
 
 
-class Dynalite:
+class Dynalite(ChildServer):
     """One in-memory dynalite on a free loopback port; ``table_ms`` is how long a table stays
     ``CREATING`` / ``DELETING`` (short, but never skipped: provisioning waits for ``ACTIVE``)."""
 
     def __init__(self, *, port: int = 0, table_ms: int = 100) -> None:
         if not (ROOT / "node_modules" / "dynalite").is_dir():
             raise RuntimeError("dynalite is not installed: run `make install` (npm ci)")
-        self.port = port or free_port()
-        self._child = Child(
+        port = port or free_port()
+        super().__init__(
             "dynalite",
-            [node_executable(), "-e", _SCRIPT, str(self.port), str(table_ms), str(table_ms)],
+            [node_executable(), "-e", _SCRIPT, str(port), str(table_ms), str(table_ms)],
+            port=port,
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self._child.pid
-
-    def wait(self, timeout: float = 30.0) -> Dynalite:
-        wait_until_answers(self.url, self._child, timeout)
-        return self
 
     def delete_tables(self, timeout: float = 30.0) -> None:
         """Every table deleted, and gone (a table passes through ``DELETING``)."""
@@ -88,6 +77,3 @@ class Dynalite:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"tables not deleted after {timeout}s")
             time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._child.stop()

@@ -15,41 +15,31 @@ import sys
 import threading
 import urllib.request
 
-from local.children import Child, free_port, wait_until_answers
+from local.children import ChildServer, free_port
 
 __all__ = ["MotoServer"]
 
 
-class MotoServer:
+class MotoServer(ChildServer):
     """A moto server on a free loopback port whose engines call back to ``callback_port``."""
 
+    health_path = "/moto-api/"
+    start_timeout = 60.0
+
     def __init__(self, *, callback_port: int, execute_state_machines: bool = True) -> None:
-        self.port = free_port()
+        port = free_port()
         self._execute = execute_state_machines
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["MOTO_PORT"] = str(callback_port)
-        self._child = Child(
-            "moto", [sys.executable, "-m", "local.motoserver", str(self.port)], env=env
+        super().__init__(
+            "moto", [sys.executable, "-m", "local.motoserver", str(port)], port=port, env=env
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self._child.pid
-
-    def wait(self, timeout: float = 60.0) -> MotoServer:
-        wait_until_answers(self.url + "/moto-api/", self._child, timeout)
-        self._configure()
-        return self
 
     def reset(self) -> None:
         self._post("/moto-api/reset", b"")
-        self._configure()
+        self._on_ready()
 
-    def _configure(self) -> None:
+    def _on_ready(self) -> None:
         if self._execute:
             # The template's state machines run on moto's ASL engine, not on a local imitation.
             self._post("/moto-api/config", b'{"stepfunctions": {"execute_state_machine": true}}')
@@ -62,9 +52,6 @@ class MotoServer:
             method="POST",
         )
         urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - moto's loopback URL
-
-    def stop(self) -> None:
-        self._child.stop()
 
 
 def _exit_when_parent_goes() -> None:
