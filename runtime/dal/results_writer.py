@@ -30,7 +30,9 @@ from runtime.errors import WriteError
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from runtime.logic.csv_rules import Row
+# One item of the results table as the parser accepts it: (symbol, canonical timestamp, price as
+# DynamoDB number text, volume text).
+Row = tuple[str, str, str, str]
 
 BATCH_SIZE = 25
 MAX_ATTEMPTS = 8

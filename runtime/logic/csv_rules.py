@@ -27,6 +27,7 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runtime.dal.results_writer import Row
     from runtime.logic.dedup import SpillIndex
 
 REQUIRED_COLUMNS = ("symbol", "price", "volume", "timestamp")
@@ -83,8 +84,6 @@ class CsvFileError(Exception):
         self.line = line
 
 
-# An accepted row: (symbol, canonical timestamp, price as DynamoDB number text, volume text).
-Row = tuple[str, str, str, str]
 RejectCallback = Callable[[int, str, list[str]], None]
 # A valid row handed on undecided (a part of a split file): line, symbol, timestamp, price,
 # volume, the original cells.
