@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from financial_pipeline._runtime import _prune, runtime_source_dir
+from runtime import contract
 
 from .conftest import REPO, Synthesized
 
@@ -75,3 +76,21 @@ def test_prune_drops_what_the_lambda_runtime_already_ships(tmp_path: Path) -> No
 def test_every_contract_handler_module_exists(handler: str) -> None:
     # Given the handler table of docs/ARCHITECTURE.md / Then the module is in the asset source
     assert (runtime_source_dir() / "handlers" / f"{handler}.py").is_file()
+
+
+def test_r12_the_library_loads_the_very_contract_the_functions_import() -> None:
+    # Given the library's view of the contract (loaded from the shipped runtime code)
+    from financial_pipeline import contract as shipped
+
+    # Then every exported name has the same value as in runtime.contract
+    assert shipped.__all__ == contract.__all__
+    for name in contract.__all__:
+        ours, theirs = getattr(shipped, name), getattr(contract, name)
+        if isinstance(ours, type):
+            assert [(m.name, m.value) for m in ours] == [(m.name, m.value) for m in theirs]
+        elif callable(ours):
+            # Two loads of one file give two function objects: compare what they answer.
+            for status in contract.FINAL_STATUSES:
+                assert ours(str(status)) == theirs(str(status)), (name, status)
+        else:
+            assert ours == theirs, name
