@@ -108,7 +108,7 @@ def _stack(
         "env": cdk.Environment(account=account, region=region),
         "stack_name": stack_name,
         "description": f"Financial CSV pipeline ({config.name}, {region})",
-        "termination_protection": config.name == "prod",
+        "termination_protection": config.termination_protection,
     }
     try:
         stack = FinancialPipelineStack(

@@ -252,7 +252,7 @@ def processor_env(bucket: str, jobs_table: str, results_table: str) -> None:
         "SPLIT_THRESHOLD_BYTES": str(5 * 1024**3),
         "PART_BYTES": str(8 * 1024**2),
         "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:000000000000:stateMachine:bench-unused",
-        "EVENT_BUS_NAME": "default",
+        "EVENT_BUS_ARN": "default",
         "POWERTOOLS_SERVICE_NAME": "bench",
         "POWERTOOLS_METRICS_NAMESPACE": "Bench",
         "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -430,7 +430,7 @@ class FinancialPipeline(Construct):
         # The functions that finish jobs publish their events (R27), and only they may. The
         # ARN, not the name: a bus of another account is then the one they reach.
         for publisher in (self.ingest.processor, self.split.finish_split, self.ingest.sweeper):
-            publisher.add_environment(Env.EVENT_BUS_NAME, self.event_bus.event_bus_arn)
+            publisher.add_environment(Env.EVENT_BUS_ARN, self.event_bus.event_bus_arn)
             self.event_bus.grant_put_events_to(publisher)
         self.job_events_pattern = job_events_pattern()
         self._job_finished_rules = 0

@@ -52,6 +52,7 @@ _KEYS: Final = {
     "splitThresholdBytes",
     "partBytes",
     "eventBus",
+    "terminationProtection",
 }
 # The construct's own rules, repeated here so that a bad value is refused with the environment
 # and the cdk.json key in the message: the environment name becomes the functions' ENVIRONMENT.
@@ -97,6 +98,9 @@ class EnvironmentConfig:
     event_bus: str | None = None
     """R27: the name or ARN of an existing EventBridge bus for the job events; None: the
     account's default bus."""
+    termination_protection: bool = False
+    """Whether CloudFormation refuses to delete this environment's stack until the protection
+    is turned off (``terminationProtection``)."""
     api_cloud_watch_role: bool = False
     """Whether this environment's stack sets API Gateway's account-level CloudWatch role (the
     app-level ``apiGatewayCloudWatchRole`` key names it)."""
@@ -169,6 +173,7 @@ class EnvironmentConfig:
             split_threshold_bytes=reader.integer("splitThresholdBytes"),
             part_bytes=reader.integer("partBytes"),
             event_bus=reader.matching("eventBus", _EVENT_BUS, "must be an event bus name or ARN"),
+            termination_protection=reader.flag("terminationProtection"),
         )
 
 
@@ -211,6 +216,16 @@ class _Reader:
         if not isinstance(value, str) or value not in {member.value for member in kind}:
             self.fail(key, f"must be {allowed}")
         return kind(value)
+
+    def flag(self, key: str) -> bool:
+        """A JSON boolean, default false (null too, as for every key); ``"true"`` or 1 is
+        refused."""
+        value = self._raw.get(key)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.fail(key, "must be true or false")
+        return bool(value)
 
     def integer(self, key: str, *, maximum: int | None = None) -> int | None:
         """A positive whole number of JSON type number, never a boolean or a string."""

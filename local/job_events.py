@@ -59,12 +59,12 @@ class JobEventsQueue:
 
 
 def event_bus_of(template: Template) -> str | None:
-    """The name of the bus the template's functions publish to (their ``EVENT_BUS_NAME``, a
+    """The name of the bus the template's functions publish to (their ``EVENT_BUS_ARN``, a
     name or an ARN), or None when no function publishes job events."""
     buses = {
-        _bus_name(str(template.resolve(variables[Env.EVENT_BUS_NAME])))
+        _bus_name(str(template.resolve(variables[Env.EVENT_BUS_ARN])))
         for function in template.of_type("AWS::Lambda::Function")
-        if Env.EVENT_BUS_NAME in (variables := _variables(function.properties))
+        if Env.EVENT_BUS_ARN in (variables := _variables(function.properties))
     }
     if len(buses) > 1:
         raise TemplateError(f"the functions publish job events to several buses: {sorted(buses)}")

@@ -75,8 +75,9 @@ class Env(enum.StrEnum):
     PART_BYTES = "PART_BYTES"
     STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
     SPLIT_TIMEOUT_SECONDS = "SPLIT_TIMEOUT_SECONDS"
-    EVENT_BUS_NAME = "EVENT_BUS_NAME"
-    """The EventBridge bus (name or ARN) the functions that finish jobs publish to (R27)."""
+    EVENT_BUS_ARN = "EVENT_BUS_ARN"
+    """The ARN of the EventBridge bus the functions that finish jobs publish to (R27); the
+    construct sets the ARN, so that a bus of another account is the one they reach."""
 
 
 JOBS_STATUS_INDEX: Final = "ByStatus"

@@ -128,9 +128,10 @@ class Settings:
         return self._name(Env.STATE_MACHINE_ARN)
 
     @functools.cached_property
-    def event_bus_name(self) -> str:
-        """The EventBridge bus (name or ARN) that job events go to (R27)."""
-        return self._name(Env.EVENT_BUS_NAME)
+    def event_bus_arn(self) -> str:
+        """The ARN of the EventBridge bus that job events go to (R27); PutEvents takes a bus
+        name too, which the benchmark runner passes."""
+        return self._name(Env.EVENT_BUS_ARN)
 
     @functools.cached_property
     def event_publish_grace_seconds(self) -> int:

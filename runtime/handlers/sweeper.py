@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         jobs,
         ObjectStore(clients.s3(), settings.bucket),
         clients.lambda_(),
-        JobEvents(clients.events(), settings.event_bus_name, jobs),
+        JobEvents(clients.events(), settings.event_bus_arn, jobs),
     )
     summary = sweeper.run(utc_now())
     logger.info("sweep done", extra=summary)

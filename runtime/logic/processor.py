@@ -122,7 +122,7 @@ class Processor:
         self._context = context
         self._jobs = JobStore(dynamodb, settings.jobs_table)
         self._events = (
-            JobEvents(events, settings.event_bus_name, self._jobs) if events is not None else None
+            JobEvents(events, settings.event_bus_arn, self._jobs) if events is not None else None
         )
         self._objects = objects.ObjectStore(s3, settings.bucket)
         timeout_ms = settings.processor_timeout_seconds * 1000

@@ -147,8 +147,8 @@ def test_r20_alarm_and_api_names_carry_environment_and_region(synthesized: Synth
         )
 
 
-def test_prod_stack_has_termination_protection(synthesized: Synthesized) -> None:
-    # Given the manifest / Then only prod is protected against deletion
+def test_prod_and_regulated_stacks_have_termination_protection(synthesized: Synthesized) -> None:
+    # Given the manifest / Then the environments cdk.json protects are, and only they
     manifest = json.loads((synthesized.outdir / "manifest.json").read_text())
     protected = {
         env: manifest["artifacts"][stack_name(env)]["properties"].get(
@@ -156,7 +156,38 @@ def test_prod_stack_has_termination_protection(synthesized: Synthesized) -> None
         )
         for env in ENVIRONMENTS
     }
-    assert protected == {"dev": False, "staging": False, "prod": True, "regulated": False}
+    assert protected == {"dev": False, "staging": False, "prod": True, "regulated": True}
+
+
+def test_termination_protection_is_what_cdk_json_says() -> None:
+    # Given cdk.json / When parsed
+    configs = parse_environments(cdk_context()["environments"])
+    # Then prod and regulated set it, and an environment that does not say is unprotected
+    assert {name: c.termination_protection for name, c in configs.items()} == {
+        "dev": False,
+        "staging": False,
+        "prod": True,
+        "regulated": True,
+    }
+    assert "terminationProtection" not in cdk_context()["environments"]["dev"]
+
+
+def test_termination_protection_does_not_follow_the_environment_name(tmp_path: Path) -> None:
+    # Given an environment named prod that turns the protection off, and dev that turns it on
+    context = cdk_context()
+    environments = context["environments"]
+    context["environments"] = {
+        "prod": {**environments["prod"], "terminationProtection": False},
+        "dev": {**environments["dev"], "terminationProtection": True},
+    }
+    app = cdk.App(outdir=str(tmp_path), context=context)
+    # When the app builds its stacks
+    stacks = app_module.build_app(app, bundle_dependencies=False)
+    # Then each stack has what its environment says
+    assert {s.config.name: s.termination_protection for s in stacks} == {
+        "prod": False,
+        "dev": True,
+    }
 
 
 def test_r22_config_parses_the_context_of_cdk_json() -> None:
@@ -254,6 +285,10 @@ _BASE = {"team": "t", "costCenter": "c"}
         ("logLevel", "verbose"),
         ("logLevel", 10),
         ("eventBus", 7),
+        # A flag is a JSON boolean: neither a string nor a number stands in for one.
+        ("terminationProtection", "true"),
+        ("terminationProtection", 1),
+        ("terminationProtection", 0),
     ],
 )
 def test_fails_on_a_bad_setting_naming_the_environment_and_the_key(key: str, value: object) -> None:

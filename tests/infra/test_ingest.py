@@ -86,7 +86,7 @@ def test_r13_configuration_comes_from_the_contract_environment(prod: Template) -
     api_only = {Env.CORS_ALLOW_ORIGINS}
     planner_only = {Env.STATE_MACHINE_ARN, Env.SPLIT_THRESHOLD_BYTES, Env.PART_BYTES}
     # R27: the functions that finish jobs publish their events.
-    publishers_only = {Env.EVENT_BUS_NAME}
+    publishers_only = {Env.EVENT_BUS_ARN}
     shared = set(Env) - ingest_only - api_only - planner_only - sweeper_only - publishers_only
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
     # Then every function has the shared ones, each side its own, and nothing outside the

@@ -80,9 +80,9 @@ def _assert_publishers_only(template: Template, bus_arn: Any) -> None:
         assert resources_granted == [bus_arn]
     # And those three are told the bus, the others are not
     for name in PUBLISHERS:
-        assert _variables(template, name)[Env.EVENT_BUS_NAME] == bus_arn
+        assert _variables(template, name)[Env.EVENT_BUS_ARN] == bus_arn
     for name in OTHERS:
-        assert Env.EVENT_BUS_NAME not in _variables(template, name)
+        assert Env.EVENT_BUS_ARN not in _variables(template, name)
 
 
 def test_r27_r19_default_bus_put_events_only_for_the_functions_that_finish_jobs(

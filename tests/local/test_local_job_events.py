@@ -398,7 +398,7 @@ def _publishing_template(bus_value: Any, *, extra: dict[str, Any] | None = None)
         "Type": "AWS::Lambda::Function",
         "Properties": {
             "Handler": "runtime.handlers.processor.handler",
-            "Environment": {"Variables": {"EVENT_BUS_NAME": bus_value}},
+            "Environment": {"Variables": {"EVENT_BUS_ARN": bus_value}},
         },
     }
     return Template(
@@ -456,7 +456,7 @@ def test_fails_r27_functions_publishing_to_two_buses() -> None:
     # Given two functions of one template that name different buses
     template = _publishing_template("default")
     other = dict(template.body["Resources"]["Processor"])
-    other["Properties"] = {"Handler": "h", "Environment": {"Variables": {"EVENT_BUS_NAME": "x"}}}
+    other["Properties"] = {"Handler": "h", "Environment": {"Variables": {"EVENT_BUS_ARN": "x"}}}
     template.body["Resources"]["Other"] = other
     # Then the local run refuses to guess which one to subscribe on
     with pytest.raises(TemplateError, match="several buses"):

@@ -17,7 +17,7 @@ from runtime_support import function_environment
 
 from runtime.contract import EVENT_SOURCE, METRIC_EVENTS_FAILED, METRIC_EVENTS_PUBLISHED
 
-BUS = function_environment()["EVENT_BUS_NAME"]
+BUS = function_environment()["EVENT_BUS_ARN"]
 
 
 @dataclass

@@ -62,7 +62,7 @@ def _sweeper() -> Sweeper:
         jobs,
         ObjectStore(clients.s3(), settings.bucket),
         clients.lambda_(),
-        JobEvents(clients.events(), settings.event_bus_name, jobs),
+        JobEvents(clients.events(), settings.event_bus_arn, jobs),
     )
 
 

@@ -48,7 +48,7 @@ def _sweep_at(pipeline, now) -> dict[str, int]:
         _store(pipeline),
         ObjectStore(pipeline.s3, settings.bucket),
         clients.lambda_(),
-        JobEvents(clients.events(), settings.event_bus_name, _store(pipeline)),
+        JobEvents(clients.events(), settings.event_bus_arn, _store(pipeline)),
     ).run(now)
 
 

@@ -31,7 +31,7 @@ REQUIRED = {
     "part_bytes": Env.PART_BYTES,
     "state_machine_arn": Env.STATE_MACHINE_ARN,
     "split_timeout_seconds": Env.SPLIT_TIMEOUT_SECONDS,
-    "event_bus_name": Env.EVENT_BUS_NAME,
+    "event_bus_arn": Env.EVENT_BUS_ARN,
 }
 
 

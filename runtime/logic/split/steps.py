@@ -84,7 +84,7 @@ def _finisher(
 ) -> SplitFinisher:
     store = _store(settings, s3, bucket, what)
     jobs = JobStore(dynamodb, settings.jobs_table)
-    return SplitFinisher(s3, store, jobs, JobEvents(events, settings.event_bus_name, jobs))
+    return SplitFinisher(s3, store, jobs, JobEvents(events, settings.event_bus_arn, jobs))
 
 
 def run_finish(
