@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -11,6 +12,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 STAGE_NAME: Final = "v1"
+_INVOKE_METHODS: Final = ("*", "GET", "POST")
+_INVOKE_PATH: Final = re.compile(r"^/(\*|upload|status/(\*|[^/*]+)|results/(\*|[^/*]+))$")
 HANDLERS: Final = {
     "Upload": "runtime.handlers.upload.handler",
     "Status": "runtime.handlers.status.handler",
@@ -142,6 +146,7 @@ class Api(Construct):
         log_groups: the functions' log groups, by route name.
         access_log_group: the stage's JSON access log.
         models: the API Gateway models, by name (from `api_schema.MODELS`).
+        authorization: the `AuthorizationMode` callers authenticate with.
         user_pool: the Cognito user pool in ``cognito`` mode, else None.
         web_acl_association: the stage's WAF association when ``web_acl_arn`` is given,
             else None.
@@ -455,12 +460,51 @@ class Api(Construct):
         """Time from request to response (default p99)."""
         return self.rest_api.metric_latency(period=period, statistic=statistic)
 
+    def grant_invoke_api(
+        self, grantee: iam.IGrantable, *, method: str = "*", path: str = "/*"
+    ) -> iam.Grant:
+        """Let ``grantee`` call the API: ``execute-api:Invoke`` on the stage's routes.
+
+        Example::
+
+            pipeline.api.grant_invoke_api(uploader_role, method="POST", path="/upload")
+            pipeline.api.grant_invoke_api(reader_role, method="GET")
+
+        Args:
+            grantee: the principal (a role, a function, a user).
+            method: ``GET``, ``POST`` or ``*`` (default: both).
+            path: a resource path of the API, ``/*`` (default: every route), ``/upload``,
+                ``/status/*``, ``/results/*`` or one resource such as ``/results/AAPL``.
+
+        Raises:
+            ValueError: the API does not authorize with IAM (its callers present a Cognito
+                token, or nothing), or ``method`` / ``path`` names no route of the API.
+        """
+        if self.authorization != AuthorizationMode.IAM:
+            raise ValueError(
+                "grant_invoke_api needs authorization 'iam' "
+                f"(got {self.authorization.value!r}: the API does not check IAM policies)"
+            )
+        if method not in _INVOKE_METHODS:
+            raise ValueError(f"method must be one of {', '.join(_INVOKE_METHODS)} (got {method!r})")
+        if not _INVOKE_PATH.match(path):
+            raise ValueError(
+                "path must be /* or a route of the API (/upload, /status/..., /results/...) "
+                f"(got {path!r})"
+            )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["execute-api:Invoke"],
+            resource_arns=[self.rest_api.arn_for_execute_api(method, path, STAGE_NAME)],
+        )
+
     def _authorization(
         self,
         mode: AuthorizationMode,
         existing_user_pool: cognito.IUserPool | None,
         removal_policy: RemovalPolicy,
     ) -> dict[str, Any]:
+        self.authorization = mode
         if mode == AuthorizationMode.IAM:
             return {"authorization_type": apigw.AuthorizationType.IAM}
         if mode == AuthorizationMode.NONE:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         Env,
         JobEventType,
         JobStatus,
+        Metric,
         event_type_for,
     )
 else:
@@ -63,6 +64,7 @@ else:
     Env = _shipped.Env
     JobEventType = _shipped.JobEventType
     JobStatus = _shipped.JobStatus
+    Metric = _shipped.Metric
     event_type_for = _shipped.event_type_for
 
 __all__ = [
@@ -84,5 +86,6 @@ __all__ = [
     "Env",
     "JobEventType",
     "JobStatus",
+    "Metric",
     "event_type_for",
 ]

@@ -8,7 +8,14 @@ from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import (
+    ApiOptions,
+    FinancialPipeline,
+    LambdaOptions,
+    ObservabilityOptions,
+    SplitOptions,
+    StorageOptions,
+)
 from infra.config import EnvironmentConfig
 
 __all__ = ["FinancialPipelineStack"]
@@ -36,15 +43,21 @@ class FinancialPipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
         self.config = config
-        optional: dict[str, Any] = {}
+        api: dict[str, Any] = {
+            "authorization": config.auth_mode,
+            "cors_allow_origins": config.cors_allow_origins,
+            "cloud_watch_role": config.api_cloud_watch_role,
+        }
         if config.max_upload_bytes is not None:
-            optional["max_upload_bytes"] = config.max_upload_bytes
+            api["max_upload_bytes"] = config.max_upload_bytes
+        split: dict[str, Any] = {}
         if config.split_threshold_bytes is not None:
-            optional["split_threshold_bytes"] = config.split_threshold_bytes
+            split["threshold_bytes"] = config.split_threshold_bytes
         if config.part_bytes is not None:
-            optional["part_bytes"] = config.part_bytes
+            split["part_bytes"] = config.part_bytes
+        event_bus = None
         if config.event_bus is not None:
-            optional["event_bus"] = (
+            event_bus = (
                 events.EventBus.from_event_bus_arn(self, "EventBus", config.event_bus)
                 if config.event_bus.startswith("arn:")
                 else events.EventBus.from_event_bus_name(self, "EventBus", config.event_bus)
@@ -53,14 +66,16 @@ class FinancialPipelineStack(Stack):
             self,
             "Pipeline",
             environment_name=config.name,
-            authorization=config.auth_mode,
-            alarm_email=config.alarm_email,
-            removal_policy=config.removal_policy,
-            log_level=config.log_level,
-            cors_allow_origins=config.cors_allow_origins,
-            results_table_warm_throughput=config.results_warm_throughput,
             profile=config.profile,
-            api_cloud_watch_role=config.api_cloud_watch_role,
-            bundle_dependencies=bundle_dependencies,
-            **optional,
+            removal_policy=config.removal_policy,
+            event_bus=event_bus,
+            api_options=ApiOptions(**api),
+            split_options=SplitOptions(**split),
+            storage_options=StorageOptions(
+                results_table_warm_throughput=config.results_warm_throughput
+            ),
+            observability_options=ObservabilityOptions(
+                alarm_email=config.alarm_email, log_level=config.log_level
+            ),
+            lambda_options=LambdaOptions(bundle_dependencies=bundle_dependencies),
         )

@@ -119,6 +119,37 @@ METRIC_EVENTS_PUBLISHED: Final = "JobEventsPublished"
 METRIC_EVENTS_FAILED: Final = "JobEventsFailed"
 """Count metric of job events EventBridge refused or that could not be sent; alarmed on."""
 
+
+class Metric(enum.StrEnum):
+    """The functions' custom metrics (Powertools EMF, namespace ``FinancialPipeline``,
+    dimensions ``service`` and ``environment``)."""
+
+    ROWS_ACCEPTED = "RowsAccepted"
+    """Rows a single-pass job stored (processor, one datapoint per job)."""
+    ROWS_REJECTED = "RowsRejected"
+    """Rows a single-pass job put in its rejection report."""
+    ROWS_DUPLICATE = "RowsDuplicate"
+    """Rows a single-pass job skipped as repeats of an earlier row of the file."""
+    JOB_DURATION = "JobDurationMs"
+    """Milliseconds from a single-pass job's start to its final status."""
+    ROWS_PARSED = "RowsParsed"
+    """Records one split part held (parse_part)."""
+    ROWS_WRITTEN = "RowsWritten"
+    """Rows one split partition stored (write_partition)."""
+    SPLIT_JOBS_FINISHED = "SplitJobsFinished"
+    """Split jobs finish_split brought to a final status."""
+    SPLIT_JOBS_REFUSED_HOT_KEY = "SplitJobsRefusedHotKey"
+    """Split jobs refused because one symbol needs more writes than the execution allows."""
+    SPLIT_EXECUTIONS_ENDED_UNFINISHED = "SplitExecutionsEndedUnfinished"
+    """Split executions that ended (failed, timed out, aborted) before their job was final."""
+    OBJECTS_NOTIFIED = "ObjectsNotified"
+    """Uploaded objects the processor was notified of."""
+    EVENTS_PUBLISHED = METRIC_EVENTS_PUBLISHED
+    """Job events EventBridge accepted."""
+    EVENTS_FAILED = METRIC_EVENTS_FAILED
+    """Job events EventBridge refused, or that could not be sent."""
+
+
 INCOMING_PREFIX: Final = "incoming/"
 """Where uploads land, as ``incoming/{jobId}.csv``: the processor's trigger."""
 PROCESSED_PREFIX: Final = "processed/"

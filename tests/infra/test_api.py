@@ -263,7 +263,13 @@ def test_several_origins_reach_the_handlers_but_no_gateway_response_favours_one(
 ) -> None:
     # Given two browser origins
     origins = ["https://a.example", "https://b.example"]
-    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, cors_allow_origins=origins)
+    FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        bundle_dependencies=False,
+        cors_allow_origins=origins,
+    )
 
     # When synthesized
     template = Template.from_stack(stack)
@@ -299,7 +305,7 @@ def test_json_schema_converts_types_and_keywords() -> None:
 
 
 def _template_with(stack: cdk.Stack, **props: Any) -> Template:
-    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, **props)
+    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props)
     return Template.from_stack(stack)
 
 

@@ -488,6 +488,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     FinancialPipeline(
         own,
         "Pipeline",
+        environment_name="dev",
         profile="hardened",
         authorization="cognito",
         existing_encryption_key=kms.Key(own, "Key", enable_key_rotation=True),
@@ -507,6 +508,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     FinancialPipeline(
         imported,
         "Pipeline",
+        environment_name="dev",
         profile=Profile.HARDENED,
         authorization="none",
         existing_encryption_key=kms.Key.from_key_arn(
@@ -520,7 +522,13 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
     # The default profile with versioning alone.
     versioned = cdk.Stack(app, "Versioned", env=env)
-    FinancialPipeline(versioned, "Pipeline", bucket_versioning=True, bundle_dependencies=False)
+    FinancialPipeline(
+        versioned,
+        "Pipeline",
+        environment_name="dev",
+        bucket_versioning=True,
+        bundle_dependencies=False,
+    )
     add_rule_packs(app)
     add_compliance_packs(app, own, imported)
     return synthesize(app, outdir, {name: name for name in ("Own", "Imported", "Versioned")})
@@ -615,7 +623,9 @@ def test_r26_versioning_alone_keeps_sse_s3_and_lambdas_network(variants: Synthes
 
 
 def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
-    return FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, **props)
+    return FinancialPipeline(
+        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
+    )
 
 
 def test_fails_on_an_unknown_profile(stack: cdk.Stack) -> None:

@@ -99,7 +99,9 @@ def own_bus(tmp_path_factory: pytest.TempPathFactory) -> Template:
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("bus")), context=cdk_context())
     stack = cdk.Stack(app, "OwnBus", env=cdk.Environment(region=REGION))
     bus = events.EventBus(stack, "Bus", event_bus_name="back-office")
-    pipeline = FinancialPipeline(stack, "Pipeline", event_bus=bus, bundle_dependencies=False)
+    pipeline = FinancialPipeline(
+        stack, "Pipeline", environment_name="dev", event_bus=bus, bundle_dependencies=False
+    )
     queue = sqs.Queue(stack, "Consumer", enforce_ssl=True)
     pipeline.on_job_finished(targets.SqsQueue(queue))
     pipeline.on_job_finished(targets.SqsQueue(queue), statuses=[JobStatus.FAILED])
@@ -217,7 +219,9 @@ def test_fails_r27_on_job_finished_refuses_a_bad_status_before_making_a_rule(
     stack: cdk.Stack,
 ) -> None:
     # Given a pipeline / When a rule for a non-final status is asked
-    pipeline = FinancialPipeline(stack, "Pipeline", bundle_dependencies=False)
+    pipeline = FinancialPipeline(
+        stack, "Pipeline", environment_name="dev", bundle_dependencies=False
+    )
     queue = sqs.Queue(stack, "Queue")
     with pytest.raises(ValueError, match="statuses must be"):
         pipeline.on_job_finished(targets.SqsQueue(queue), statuses=["PENDING_UPLOAD"])

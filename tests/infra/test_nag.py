@@ -126,10 +126,12 @@ def auth_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     env = cdk.Environment(region=REGION)
     for mode in ("cognito", "none"):
         stack = cdk.Stack(app, f"Auth-{mode}", env=env)
-        FinancialPipeline(stack, "Pipeline", authorization=mode, bundle_dependencies=False)
+        FinancialPipeline(
+            stack, "Pipeline", environment_name="dev", authorization=mode, bundle_dependencies=False
+        )
     # The negative case: a pipeline stack with one resource nobody acknowledged.
     stack = cdk.Stack(app, "Auth-iam-extra", env=env)
-    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False)
+    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False)
     sqs.Queue(stack, "Unacknowledged", encryption=sqs.QueueEncryption.SQS_MANAGED)
     add_rule_packs(app)
     return synthesize(

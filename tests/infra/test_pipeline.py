@@ -26,7 +26,7 @@ def two_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("two")
     app = cdk.App(outdir=str(outdir), context=cdk_context())
     stack = cdk.Stack(app, "Shared", env=cdk.Environment(region=REGION))
-    FinancialPipeline(stack, "Trades", bundle_dependencies=False)
+    FinancialPipeline(stack, "Trades", environment_name="dev", bundle_dependencies=False)
     FinancialPipeline(stack, "Quotes", environment_name="quotes", bundle_dependencies=False)
     add_rule_packs(app)
     return synthesize(app, outdir, {"stack": "Shared"})
@@ -114,7 +114,9 @@ def test_name_prefix_of_a_deep_path_is_cut_with_a_hash() -> None:
 
 def test_fails_on_a_name_prefix_a_dashboard_cannot_carry(stack: cdk.Stack, tmp_path: Path) -> None:
     # Given an Observability name prefix with a space / Then it is refused, showing the value
-    pipeline = FinancialPipeline(stack, "Pipeline", bundle_dependencies=False)
+    pipeline = FinancialPipeline(
+        stack, "Pipeline", environment_name="dev", bundle_dependencies=False
+    )
     from financial_pipeline import Observability
 
     with pytest.raises(ValueError, match=r"name_prefix must be .* \(got 'my alarms'\)"):
@@ -132,7 +134,7 @@ def test_fails_pipeline_leaves_the_account_wide_api_gateway_role_alone_by_defaul
     stack: cdk.Stack,
 ) -> None:
     # Given a pipeline with default props
-    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False)
+    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False)
     # Then it sets no account-level API Gateway setting (one per account and region, which a
     # second stack would overwrite) and creates no role for it
     template = Template.from_stack(stack)
@@ -143,7 +145,13 @@ def test_fails_pipeline_leaves_the_account_wide_api_gateway_role_alone_by_defaul
 def test_pipeline_sets_the_api_gateway_account_role_when_asked(stack: cdk.Stack) -> None:
     # Given api_cloud_watch_role=True / Then the stack sets the account's role, and keeps the
     # role when the stack is deleted (another stack's stage may still log with it)
-    FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, api_cloud_watch_role=True)
+    FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        bundle_dependencies=False,
+        api_cloud_watch_role=True,
+    )
     template = Template.from_stack(stack)
     assert len(template.find_resources("AWS::ApiGateway::Account")) == 1
     [role] = [

@@ -603,7 +603,9 @@ def test_r26_processor_may_encrypt_execution_input_for_this_state_machine_only(
 
 
 def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
-    return FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, **props)
+    return FinancialPipeline(
+        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
+    )
 
 
 @pytest.mark.parametrize(

@@ -284,7 +284,11 @@ def test_results_table_warm_throughput_prop_reaches_the_table(stack: cdk.Stack) 
     # Given a pipeline with read and write warm throughput
     warm = dynamodb.WarmThroughput(read_units_per_second=15000, write_units_per_second=8000)
     FinancialPipeline(
-        stack, "Pipeline", bundle_dependencies=False, results_table_warm_throughput=warm
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        bundle_dependencies=False,
+        results_table_warm_throughput=warm,
     )
 
     # When synthesized
@@ -311,5 +315,9 @@ def test_fails_on_non_positive_results_table_warm_throughput(
     # Given warm throughput with a non-positive or no value / When built / Then refused
     with pytest.raises(ValueError, match=message):
         FinancialPipeline(
-            stack, "Pipeline", bundle_dependencies=False, results_table_warm_throughput=warm
+            stack,
+            "Pipeline",
+            environment_name="dev",
+            bundle_dependencies=False,
+            results_table_warm_throughput=warm,
         )

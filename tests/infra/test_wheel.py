@@ -21,13 +21,21 @@ CONSUMER = textwrap.dedent(
     import aws_cdk as cdk
 
     import financial_pipeline
-    from financial_pipeline import FinancialPipeline
+    from aws_cdk import aws_iam as iam
+
+    from financial_pipeline import FinancialPipeline, LambdaOptions, ObservabilityOptions
     from financial_pipeline._runtime import runtime_source_dir
     from financial_pipeline.nag import add_compliance_packs, add_rule_packs
 
     app = cdk.App(outdir=sys.argv[1])
     stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="eu-west-1"))
-    FinancialPipeline(stack, "Pipeline", environment_name="demo", bundle_dependencies=False)
+    pipeline = FinancialPipeline(
+        stack, "Pipeline", environment_name="demo",
+        observability_options=ObservabilityOptions(alarm_email="ops@example.com"),
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
+    feed = iam.Role(stack, "Feed", assumed_by=iam.AccountRootPrincipal())
+    pipeline.grant_invoke_api(feed, method="POST", path="/upload")
     hardened = cdk.Stack(app, "Hardened", env=cdk.Environment(region="eu-west-1"))
     FinancialPipeline(
         hardened, "Pipeline", environment_name="demo", profile="hardened",
@@ -46,6 +54,14 @@ CONSUMER = textwrap.dedent(
             if t in {"AWS::KMS::Key", "AWS::EC2::VPC", "AWS::WAFv2::WebACL"}
         ),
         "package": financial_pipeline.__file__,
+        "version": financial_pipeline.__version__,
+        "invoke": sorted(
+            json.dumps(statement["Resource"])
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::IAM::Policy"
+            for statement in r["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "execute-api:Invoke"
+        ),
         "runtime": str(runtime_source_dir()),
         "handlers": sorted(
             r["Properties"]["Handler"]
@@ -137,6 +153,11 @@ def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
     ]
     # And the hardened pipeline synthesized with its key, VPC and web ACL, NIST and PCI clean
     assert result["hardened"] == ["AWS::EC2::VPC", "AWS::KMS::Key", "AWS::WAFv2::WebACL"]
+    # The consumer built it with option classes and granted its role the upload route
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert result["version"] == project["version"]
+    (invoke,) = result["invoke"]
+    assert invoke.endswith('"/v1/POST/upload"]]}')
     # And the code asset holds the runtime package at its root (one asset, both stacks)
     code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]
     assert len(code_assets) == 1
