@@ -28,7 +28,7 @@ DEFAULT_REGION = "eu-west-1"
 # refuses is reported with the environment and the key.
 _KEYS_OF_PROPS = {
     "max_upload_bytes": "maxUploadBytes",
-    "split_threshold_bytes": "splitThresholdBytes",
+    "threshold_bytes": "splitThresholdBytes",
     "part_bytes": "partBytes",
     "log_level": "logLevel",
     "cors_allow_origins": "corsAllowOrigins",

@@ -30,6 +30,7 @@ __all__ = [
     "Env",
     "JobEventType",
     "JobStatus",
+    "Metric",
     "event_type_for",
 ]
 

@@ -16,9 +16,8 @@ from financial_pipeline._defaults import merge_props
 
 
 def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
-    return FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
-    )
+    props.setdefault("environment_name", "dev")
+    return FinancialPipeline(stack, "Pipeline", bundle_dependencies=False, **props)
 
 
 def test_fails_on_an_unknown_authorization_mode(stack: cdk.Stack) -> None:

@@ -649,14 +649,14 @@ def test_fails_on_a_part_size_out_of_range(stack: cdk.Stack, part: int) -> None:
 def test_fails_on_a_threshold_below_the_part_size(stack: cdk.Stack) -> None:
     with pytest.raises(
         ValueError,
-        match=r"split_threshold_bytes must be between part_bytes \(8388608\) .* \(got 4194304\)",
+        match=r"threshold_bytes must be between part_bytes \(8388608\) .* \(got 4194304\)",
     ):
         _build(stack, split_threshold_bytes=4 * 1024 * 1024, part_bytes=8 * 1024 * 1024)
 
 
 def test_fails_on_a_threshold_above_the_upload_cap(stack: cdk.Stack) -> None:
     size = 5 * 1024**3 + 1
-    with pytest.raises(ValueError, match=rf"split_threshold_bytes must be .* \(got {size}\)"):
+    with pytest.raises(ValueError, match=rf"threshold_bytes must be .* \(got {size}\)"):
         _build(stack, split_threshold_bytes=size)
 
 
