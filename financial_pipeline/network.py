@@ -200,7 +200,7 @@ class Network(Construct):
         callers: Sequence[iam.IRole],
         *,
         bucket: s3.IBucket,
-        tables: Sequence[dynamodb.ITableV2],
+        tables: Sequence[dynamodb.ITable],
         event_bus: events.IEventBus,
         invoked_functions: Sequence[lambda_.IFunction],
         state_machines: Sequence[sfn.IStateMachine],

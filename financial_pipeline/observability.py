@@ -30,6 +30,7 @@ from financial_pipeline.contract import (
     METRIC_EVENTS_PUBLISHED,
 )
 from financial_pipeline.encryption import allow_alarms
+from financial_pipeline.existing import check_topic
 from financial_pipeline.ingest import Ingest
 from financial_pipeline.nag import acknowledge
 from financial_pipeline.split import SplitProcessing
@@ -88,10 +89,12 @@ class Observability(Construct):
     functions' job-event metrics (R27).
 
     Attributes:
-        topic: the alarm topic (KMS-encrypted; CloudWatch may use the key).
+        topic: the alarm topic (KMS-encrypted; CloudWatch may use the key), or the
+            ``existing_topic`` given.
         topic_key: the topic's customer-managed key: ``encryption_key`` when given, else a
-            key of its own. An AWS-managed key cannot be used: its policy does not let
-            CloudWatch publish, and alarms would fail silently.
+            key of its own; an existing topic's ``master_key`` (None when it has none or it
+            was imported without it). An AWS-managed key cannot be used: its policy does not
+            let CloudWatch publish, and alarms would fail silently.
         alarms: every alarm, by a stable name.
         dashboard: the CloudWatch dashboard.
     """
@@ -111,6 +114,7 @@ class Observability(Construct):
         min_invocations: int = MIN_INVOCATIONS_FOR_ERROR_RATE,
         encryption_key: kms.IKey | None = None,
         environment_name: str = "dev",
+        existing_topic: sns.ITopic | None = None,
     ) -> None:
         """Create the alarms, their topic and the dashboard.
 
@@ -130,6 +134,11 @@ class Observability(Construct):
                 it (an imported key's owner adds it). Default: a new key for the topic.
             environment_name: the ``environment`` dimension of the functions' custom metrics
                 (the pipeline's ``environment_name``); default ``dev``.
+            existing_topic: the topic to send the alarms to instead of a new one. Its key,
+                when it is a key of this app, gets the statement that lets these alarms use
+                it; an imported key's owner adds it. With ``encryption_key`` (the hardened
+                profile) it must be encrypted, and imported with its key. Default: a new
+                topic.
         """
         super().__init__(scope, construct_id)
         if not 0 < error_rate_threshold_percent <= 100:
@@ -145,21 +154,28 @@ class Observability(Construct):
                 f"name_prefix must be 1-{MAX_PREFIX_LENGTH} letters, digits, '-' or '_' "
                 f"(got {prefix!r})"
             )
-        self.topic_key = encryption_key or kms.Key(
-            self,
-            "TopicKey",
-            description=f"{prefix} alarm topic",
-            enable_key_rotation=True,
-        )
-        # Only this account's alarms of this pipeline may use the key.
-        allow_alarms(self.topic_key, prefix)
-        self.topic = sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name=f"{prefix} alarms",
-            master_key=self.topic_key,
-            enforce_ssl=True,
-        )
+        self.topic_key: kms.IKey | None
+        self.topic: sns.ITopic
+        if existing_topic is not None:
+            check_topic(self, existing_topic, customer_managed_key=encryption_key is not None)
+            self.topic, self.topic_key = existing_topic, existing_topic.master_key
+        else:
+            self.topic_key = encryption_key or kms.Key(
+                self,
+                "TopicKey",
+                description=f"{prefix} alarm topic",
+                enable_key_rotation=True,
+            )
+            self.topic = sns.Topic(
+                self,
+                "AlarmTopic",
+                display_name=f"{prefix} alarms",
+                master_key=self.topic_key,
+                enforce_ssl=True,
+            )
+        if self.topic_key is not None:
+            # Only this account's alarms of this pipeline may use the key.
+            allow_alarms(self.topic_key, prefix)
         if alarm_email:
             acknowledge(
                 self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email)),
@@ -198,7 +214,7 @@ class Observability(Construct):
         functions = {**api.functions, **ingest.functions, **(split.functions if split else {})}
         rate_metrics: dict[str, cloudwatch.MathExpression] = {}
         for name, function in functions.items():
-            # The sweeper runs once per 5 minutes: a volume guard would silence it forever, so
+            # The sweeper runs once per sweep interval: a volume guard would silence it forever, so
             # it alarms when 2 of 3 consecutive runs fail instead.
             scheduled = function is ingest.sweeper
             guard = 1 if scheduled else min_invocations

@@ -31,6 +31,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 
 from financial_pipeline._defaults import (
     DEFAULT_JOB_TTL_DAYS,
@@ -51,6 +52,7 @@ from financial_pipeline._defaults import (
     SWEEP_INTERVAL,
 )
 from financial_pipeline.api import AuthorizationMode
+from financial_pipeline.existing import check_exclusive
 from financial_pipeline.firewall import validate_web_acl_arn
 
 __all__ = [
@@ -218,15 +220,39 @@ class StorageOptions:
             starts at 4,000 writes/s and scales only as traffic grows, so a burst of files is
             throttled while it scales. Billed once when raised; does not lift the per-partition
             limit of 1,000 writes/s (one symbol). Default: unset (docs/CAPACITY.md).
+        existing_bucket_obj: an upload bucket of yours instead of a new one, exclusive with
+            ``bucket_props``; the pipeline then creates no access-log bucket and sets no
+            lifecycle rule. It must be encrypted (SSE-KMS, imported with its key, in the
+            hardened profile), block all public access, deny plain HTTP and be versioned when
+            ``bucket_versioning`` is on: checked for a bucket of this app, yours to guarantee
+            for an imported one (README, Bring your own resources). Default: a new bucket.
+        existing_results_table_obj: a results table of yours (``dynamodb.TableV2`` or
+            ``Table``): partition key ``symbol``, sort key ``timestamp``, both strings;
+            exclusive with ``results_table_warm_throughput``. Default: a new table.
+        existing_jobs_table_obj: a jobs table of yours: partition key ``jobId``, time to live
+            on ``ttl``, indexes ``ByStatus`` (``status``, ``updatedAt``) and
+            ``ByPendingEvent`` (``eventPending``, ``updatedAt``), all strings. Default: a new
+            table. In the hardened profile an existing table must name its customer-managed
+            key (``encryption_key``). The pipeline never deletes or replaces what it is given:
+            ``removal_policy`` does not apply to it.
     """
 
     job_ttl_days: int = DEFAULT_JOB_TTL_DAYS
     bucket_props: Mapping[str, Any] | s3.BucketProps | None = None
     results_table_warm_throughput: dynamodb.WarmThroughput | None = None
+    existing_bucket_obj: s3.IBucket | None = None
+    existing_results_table_obj: dynamodb.ITable | None = None
+    existing_jobs_table_obj: dynamodb.ITable | None = None
 
     def __post_init__(self) -> None:
         if self.job_ttl_days < 1:
             raise ValueError(f"job_ttl_days must be at least 1 (got {self.job_ttl_days})")
+        check_exclusive(
+            existing_bucket_obj=self.existing_bucket_obj,
+            bucket_props=self.bucket_props,
+            existing_results_table_obj=self.existing_results_table_obj,
+            results_table_warm_throughput=self.results_table_warm_throughput,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,9 +345,14 @@ class ObservabilityOptions:
             its invocations in 5 minutes, more than 0 and at most 100; default 1.
         error_rate_min_invocations: fewer invocations than this in 5 minutes count as no error
             rate (one failure in three calls is no trend), at least 1; default 20.
+        existing_alarm_topic_obj: the topic the alarms go to instead of a new one; its key
+            (``master_key``) gets the statement that lets this pipeline's alarms use it, when
+            it is a key of this app. In the hardened profile it must be encrypted and its key
+            known. Default: a new topic under a key of its own (or the pipeline's).
     """
 
     alarm_email: str | None = None
+    existing_alarm_topic_obj: sns.ITopic | None = None
     log_level: str = "INFO"
     error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT
     error_rate_min_invocations: int = MIN_INVOCATIONS_FOR_ERROR_RATE

@@ -272,6 +272,9 @@ class FinancialPipeline(Construct):
             results_table_warm_throughput=stored.results_table_warm_throughput,
             encryption_key=self.encryption_key,
             versioned=bool(hardening.bucket_versioning),
+            existing_bucket_obj=stored.existing_bucket_obj,
+            existing_results_table_obj=stored.existing_results_table_obj,
+            existing_jobs_table_obj=stored.existing_jobs_table_obj,
         )
         self.dependencies_layer = code.dependencies_layer or lambda_.LayerVersion(
             self,
@@ -314,6 +317,7 @@ class FinancialPipeline(Construct):
             storage=self.storage,
             functions=functions,
             reserved_concurrency=ingest.reserved_concurrency,
+            sweep_interval=ingest.sweep_interval,
             encryption_key=self.encryption_key,
         )
         self.split = SplitProcessing(
@@ -376,8 +380,11 @@ class FinancialPipeline(Construct):
             split=self.split,
             name_prefix=names,
             alarm_email=observe.alarm_email,
+            error_rate_threshold_percent=observe.error_rate_threshold_percent,
+            min_invocations=observe.error_rate_min_invocations,
             encryption_key=self.encryption_key,
             environment_name=environment_name,
+            existing_topic=observe.existing_alarm_topic_obj,
         )
         if self.network is not None:
             # Each VPC endpoint admits these functions calling this pipeline's resources only.

@@ -38,8 +38,9 @@ from financial_pipeline.contract import (
     REPORTS_PREFIX,
     SPLIT_PREFIX,
 )
+from financial_pipeline.existing import KeySchema, check_bucket, check_exclusive, check_table
 from financial_pipeline.function import identity_policy
-from financial_pipeline.nag import acknowledge, arn_of, compliance
+from financial_pipeline.nag import acknowledge, compliance, finding_resource
 
 __all__ = ["Storage"]
 
@@ -51,6 +52,16 @@ _KEY_ACTIONS = {
     "s3:PutObject": ("kms:GenerateDataKey",),
 }
 _JOBS_INDEXES = (JOBS_STATUS_INDEX, JOBS_EVENT_INDEX)
+# What the functions read of the tables; a table the user brings is checked against it.
+RESULTS_TABLE_SCHEMA = KeySchema(partition_key="symbol", sort_key="timestamp")
+JOBS_TABLE_SCHEMA = KeySchema(
+    partition_key="jobId",
+    ttl_attribute="ttl",
+    indexes={
+        JOBS_STATUS_INDEX: ("status", "updatedAt"),
+        JOBS_EVENT_INDEX: (EVENT_PENDING_ATTRIBUTE, "updatedAt"),
+    },
+)
 _REPLICATION = (
     "Cross-region replication is a disaster-recovery decision of the account owner (a second "
     "region, its key and its residency rules); objects here are transient and the durable "
@@ -102,6 +113,9 @@ class Storage(Construct):
         results_table_warm_throughput: dynamodb.WarmThroughput | None = None,
         encryption_key: kms.IKey | None = None,
         versioned: bool = False,
+        existing_bucket_obj: s3.IBucket | None = None,
+        existing_results_table_obj: dynamodb.ITable | None = None,
+        existing_jobs_table_obj: dynamodb.ITable | None = None,
     ) -> None:
         """Create the storage.
 
@@ -130,110 +144,79 @@ class Storage(Construct):
                 and both tables; default none (SSE-S3, R8, and DynamoDB's AWS-owned key).
             versioned: version both buckets and expire noncurrent versions after 30 days;
                 default False. ``bucket_props`` cannot then turn versioning off.
+            existing_bucket_obj: an upload bucket of the user's instead of a new one (then no
+                access-log bucket either); exclusive with ``bucket_props``. It must be
+                encrypted (SSE-KMS with its key given, with ``encryption_key``), block all
+                public access and deny plain HTTP, and be versioned when ``versioned``:
+                checked for a bucket of this app, the owner's to guarantee for an imported
+                one, as are the lifecycle rules of its prefixes (README). The pipeline adds
+                the object-created notification to it and grants on it; nothing else.
+            existing_results_table_obj: a results table of the user's: partition key
+                ``symbol``, sort key ``timestamp``, both strings; exclusive with
+                ``results_table_warm_throughput``.
+            existing_jobs_table_obj: a jobs table of the user's: partition key ``jobId``
+                (string), time to live on ``ttl``, and the indexes ``ByStatus`` (``status``,
+                ``updatedAt``) and ``ByPendingEvent`` (``eventPending``, ``updatedAt``), all
+                strings.
+                A table of this app is checked; an imported one is its owner's to guarantee.
+                With ``encryption_key`` an existing table must be under a customer-managed key
+                it names as its ``encryption_key``.
         """
         super().__init__(scope, construct_id)
         _validate_warm_throughput(results_table_warm_throughput)
+        check_exclusive(
+            existing_bucket_obj=existing_bucket_obj,
+            bucket_props=bucket_props,
+            existing_results_table_obj=existing_results_table_obj,
+            results_table_warm_throughput=results_table_warm_throughput,
+        )
+        hardened = encryption_key is not None
+        if existing_bucket_obj is not None:
+            check_bucket(
+                self, existing_bucket_obj, customer_managed_key=hardened, versioned=versioned
+            )
+            if cors_allow_origins and not isinstance(existing_bucket_obj, s3.Bucket):
+                raise ValueError(
+                    "cors_allow_origins needs a CORS rule on the upload bucket, which an "
+                    "imported existing_bucket_obj cannot be given: add it to the bucket and "
+                    "leave cors_allow_origins unset"
+                )
+        for what, table, schema in (
+            ("existing_results_table_obj", existing_results_table_obj, RESULTS_TABLE_SCHEMA),
+            ("existing_jobs_table_obj", existing_jobs_table_obj, JOBS_TABLE_SCHEMA),
+        ):
+            if table is not None:
+                check_table(self, table, what=what, schema=schema, customer_managed_key=hardened)
         # Log delivery is granted by bucket policy, never by ACL: the buckets enforce bucket
         # owner object ownership, which disables ACLs. Pinned here so that apps without this
         # feature flag in their cdk.json get the same buckets.
         self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         self._acknowledged: set[tuple[str, str]] = set()
-        # A bucket that holds objects cannot be deleted, and the access-log bucket always does:
-        # with DESTROY, CDK's auto-delete custom resource empties both first. Its provider is
-        # made of plain CfnResources, which cdk-nag's rules (they match L1 classes) do not
-        # inspect, so it has no finding to acknowledge; the dev stack's nag test proves it.
-        destroy = removal_policy == RemovalPolicy.DESTROY
         self.encryption_key = encryption_key
-        versioning: dict[str, Any] = {"versioned": True} if versioned else {}
-
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogBucket",
-            **merge_props(
-                BUCKET_DEFAULTS,
-                None,
-                {**BUCKET_REQUIRED, **versioning},
-                what="access log bucket props",
-            ),
-            removal_policy=removal_policy,
-            auto_delete_objects=destroy,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_EXPIRATION_DAYS)
-                ),
-                *(_noncurrent_rules() if versioned else ()),
-            ],
-        )
-        acknowledge(
-            self.access_log_bucket,
-            ["AwsSolutions-S1", *compliance("S3BucketLoggingEnabled")],
-            "This is the server access log bucket; logging it into itself would loop.",
-        )
-        acknowledge(
-            self.access_log_bucket,
-            compliance("S3DefaultEncryptionKMS"),
-            "S3 server access logging delivers only to buckets whose default encryption is "
-            "SSE-S3; SSE-KMS destinations are not supported, so this bucket stays AES256.",
-        )
-        acknowledge(self.access_log_bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
-
-        cors = (
-            [
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.POST],
-                    allowed_origins=list(cors_allow_origins),
-                    allowed_headers=["*"],
-                    max_age=3000,
-                )
-            ]
-            if cors_allow_origins
-            else None
-        )
-        encryption: dict[str, Any] = (
-            {
-                "encryption": s3.BucketEncryption.KMS,
-                "encryption_key": encryption_key,
-                # One data key per bucket rather than per object: far fewer KMS calls.
-                "bucket_key_enabled": True,
-            }
-            if encryption_key is not None
-            else {}
-        )
-        upload_props = merge_props(
-            {**BUCKET_DEFAULTS, "removal_policy": removal_policy, "cors": cors},
-            props_dict(bucket_props, what="bucket_props", struct=s3.BucketProps),
-            {
-                **BUCKET_REQUIRED,
-                **encryption,
-                **versioning,
-                "server_access_logs_bucket": self.access_log_bucket,
-                "server_access_logs_prefix": "upload-bucket/",
-                "lifecycle_rules": _lifecycle_rules(job_ttl_days),
-            },
-            what="bucket_props",
-        )
-        upload_props.setdefault(
-            "auto_delete_objects", upload_props["removal_policy"] == RemovalPolicy.DESTROY
-        )
-        self.bucket = s3.Bucket(self, "UploadBucket", **upload_props)
-        # Read from the bucket itself, so that every way of versioning it (this construct's
-        # prop, bucket_props, Object Lock) gets the rule, and gets it once.
-        if _is_versioned(self.bucket):
-            for rule in _noncurrent_rules():
-                self.bucket.add_lifecycle_rule(
-                    id=rule.id,
-                    noncurrent_version_expiration=rule.noncurrent_version_expiration,
-                    expired_object_delete_marker=rule.expired_object_delete_marker,
-                )
-        acknowledge(self.bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
-
+        self.access_log_bucket: s3.IBucket | None = None
+        self.bucket: s3.IBucket
+        if existing_bucket_obj is not None:
+            # The owner's bucket: its encryption, public access and TLS were checked above
+            # (or are the owner's to guarantee); its lifecycle and access logs are the owner's.
+            self.bucket = existing_bucket_obj
+            if cors_allow_origins:
+                assert isinstance(existing_bucket_obj, s3.Bucket)
+                existing_bucket_obj.add_cors_rule(**_cors_rule(cors_allow_origins))
+        else:
+            self._new_buckets(
+                removal_policy=removal_policy,
+                job_ttl_days=job_ttl_days,
+                cors_allow_origins=cors_allow_origins,
+                bucket_props=bucket_props,
+                versioned=versioned,
+            )
         table_encryption = (
             dynamodb.TableEncryptionV2.customer_managed_key(encryption_key)
             if encryption_key is not None
             else None
         )
         deletion_protection = removal_policy == RemovalPolicy.RETAIN
-        self.results_table = dynamodb.TableV2(
+        self.results_table: dynamodb.ITable = existing_results_table_obj or dynamodb.TableV2(
             self,
             "ResultsTable",
             partition_key=dynamodb.Attribute(name="symbol", type=dynamodb.AttributeType.STRING),
@@ -250,8 +233,7 @@ class Storage(Construct):
             warm_throughput=results_table_warm_throughput,
             encryption=table_encryption,
         )
-
-        self.jobs_table = dynamodb.TableV2(
+        self.jobs_table: dynamodb.ITable = existing_jobs_table_obj or dynamodb.TableV2(
             self,
             "JobsTable",
             partition_key=dynamodb.Attribute(name="jobId", type=dynamodb.AttributeType.STRING),
@@ -291,6 +273,93 @@ class Storage(Construct):
             removal_policy=removal_policy,
             encryption=table_encryption,
         )
+
+    def _new_buckets(
+        self,
+        *,
+        removal_policy: RemovalPolicy,
+        job_ttl_days: int,
+        cors_allow_origins: Sequence[str],
+        bucket_props: Mapping[str, Any] | s3.BucketProps | None,
+        versioned: bool,
+    ) -> None:
+        """The upload bucket and its access-log bucket."""
+        # A bucket that holds objects cannot be deleted, and the access-log bucket always does:
+        # with DESTROY, CDK's auto-delete custom resource empties both first. Its provider is
+        # made of plain CfnResources, which cdk-nag's rules (they match L1 classes) do not
+        # inspect, so it has no finding to acknowledge; the dev stack's nag test proves it.
+        destroy = removal_policy == RemovalPolicy.DESTROY
+        versioning: dict[str, Any] = {"versioned": True} if versioned else {}
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            **merge_props(
+                BUCKET_DEFAULTS,
+                None,
+                {**BUCKET_REQUIRED, **versioning},
+                what="access log bucket props",
+            ),
+            removal_policy=removal_policy,
+            auto_delete_objects=destroy,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs", expiration=Duration.days(ACCESS_LOG_EXPIRATION_DAYS)
+                ),
+                *(_noncurrent_rules() if versioned else ()),
+            ],
+        )
+        acknowledge(
+            self.access_log_bucket,
+            ["AwsSolutions-S1", *compliance("S3BucketLoggingEnabled")],
+            "This is the server access log bucket; logging it into itself would loop.",
+        )
+        acknowledge(
+            self.access_log_bucket,
+            compliance("S3DefaultEncryptionKMS"),
+            "S3 server access logging delivers only to buckets whose default encryption is "
+            "SSE-S3; SSE-KMS destinations are not supported, so this bucket stays AES256.",
+        )
+        acknowledge(self.access_log_bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
+
+        cors = [s3.CorsRule(**_cors_rule(cors_allow_origins))] if cors_allow_origins else None
+        encryption: dict[str, Any] = (
+            {
+                "encryption": s3.BucketEncryption.KMS,
+                "encryption_key": self.encryption_key,
+                # One data key per bucket rather than per object: far fewer KMS calls.
+                "bucket_key_enabled": True,
+            }
+            if self.encryption_key is not None
+            else {}
+        )
+        upload_props = merge_props(
+            {**BUCKET_DEFAULTS, "removal_policy": removal_policy, "cors": cors},
+            props_dict(bucket_props, what="bucket_props", struct=s3.BucketProps),
+            {
+                **BUCKET_REQUIRED,
+                **encryption,
+                **versioning,
+                "server_access_logs_bucket": self.access_log_bucket,
+                "server_access_logs_prefix": "upload-bucket/",
+                "lifecycle_rules": _lifecycle_rules(job_ttl_days),
+            },
+            what="bucket_props",
+        )
+        upload_props.setdefault(
+            "auto_delete_objects", upload_props["removal_policy"] == RemovalPolicy.DESTROY
+        )
+        bucket = s3.Bucket(self, "UploadBucket", **upload_props)
+        self.bucket = bucket
+        # Read from the bucket itself, so that every way of versioning it (this construct's
+        # prop, bucket_props, Object Lock) gets the rule, and gets it once.
+        if _is_versioned(bucket):
+            for rule in _noncurrent_rules():
+                bucket.add_lifecycle_rule(
+                    id=rule.id,
+                    noncurrent_version_expiration=rule.noncurrent_version_expiration,
+                    expired_object_delete_marker=rule.expired_object_delete_marker,
+                )
+        acknowledge(bucket, compliance("S3BucketReplicationEnabled"), _REPLICATION)
 
     # Object grants. Each names one prefix: ``bucket.grant_read`` and ``grant_put`` would also
     # hand out bucket-level listing and ``s3:*Object*`` wildcards.
@@ -368,7 +437,7 @@ class Storage(Construct):
 
     def grant_read_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read jobs (GetItem, Query of ``ByStatus`` and ``ByPendingEvent``)."""
-        return self._jobs_grant(grantee, self.jobs_table.grant_read_data(grantee))
+        return self._jobs_grant(grantee, self.jobs_table.grant_read_data(grantee), read=True)
 
     def grant_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Create and update jobs."""
@@ -391,7 +460,7 @@ class Storage(Construct):
         grantee: iam.IGrantable,
         action: str,
         *key_actions: str,
-        table: dynamodb.ITableV2 | None = None,
+        table: dynamodb.ITable | None = None,
     ) -> iam.Grant:
         # The table itself (default the jobs table): the table's generic grants add its
         # indexes, where a call by key has nothing to do.
@@ -399,19 +468,20 @@ class Storage(Construct):
         grant = iam.Grant.add_to_principal(
             grantee=grantee, actions=[action], resource_arns=[table.table_arn]
         )
-        if self.encryption_key is not None:
+        key = table.encryption_key
+        if key is not None:
             # What CDK's table grants carry for a table under a customer-managed key: decrypt
             # for a read, the whole encrypt-decrypt set for a write.
             grant = grant.combine(
-                self.encryption_key.grant(grantee, *key_actions)
+                key.grant(grantee, *key_actions)
                 if key_actions
-                else self.encryption_key.grant_encrypt_decrypt(grantee)
+                else key.grant_encrypt_decrypt(grantee)
             )
         return self._table_key_grant(grantee, grant)
 
     def grant_read_write_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read, claim and finish jobs."""
-        return self._jobs_grant(grantee, self.jobs_table.grant_read_write_data(grantee))
+        return self._jobs_grant(grantee, self.jobs_table.grant_read_write_data(grantee), read=True)
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Query the stored rows (``dynamodb:Query`` on the results table, which has no
@@ -496,21 +566,23 @@ class Storage(Construct):
         )
         self._acknowledge_once(
             grantee,
-            f"Resource::{arn_of(self.bucket)}/{prefix}*",
+            f"Resource::{finding_resource(self, self.bucket.arn_for_objects(f'{prefix}*'))}",
             f"Object keys under {prefix} embed a job id minted at run time, so the grant can "
             "only name the prefix; it covers no other part of the bucket.",
         )
         return grant
 
     def _grant_key(self, grantee: iam.IGrantable, grant: iam.Grant, *actions: str) -> iam.Grant:
-        if self.encryption_key is None or not actions:
+        # The bucket's own key: the pipeline's, or the one an existing bucket was given with.
+        key = self.bucket.encryption_key
+        if key is None or not actions:
             return grant
-        return grant.combine(self.encryption_key.grant(grantee, *actions))
+        return grant.combine(key.grant(grantee, *actions))
 
     def _table_key_grant(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
         # The table's L2 grants add the key actions DynamoDB needs on the grantee's behalf,
-        # the write set spelled with wildcards; they name the one pipeline key only.
-        if self.encryption_key is not None:
+        # the write set spelled with wildcards; they name the table's one key only.
+        if any(t.encryption_key is not None for t in (self.results_table, self.jobs_table)):
             for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
                 self._acknowledge_once(
                     grantee,
@@ -521,11 +593,22 @@ class Storage(Construct):
                 )
         return grant
 
-    def _jobs_grant(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
+    def _jobs_grant(
+        self, grantee: iam.IGrantable, grant: iam.Grant, *, read: bool = False
+    ) -> iam.Grant:
         self._table_key_grant(grantee, grant)
+        indexes = f"{self.jobs_table.table_arn}/index/*"
+        if read and not isinstance(self.jobs_table, (dynamodb.TableV2, dynamodb.Table)):
+            # An imported table's grants cover its indexes only when it was imported naming
+            # them; the sweeper queries both, so the grant names them itself.
+            grant = grant.combine(
+                iam.Grant.add_to_principal(
+                    grantee=grantee, actions=["dynamodb:Query"], resource_arns=[indexes]
+                )
+            )
         self._acknowledge_once(
             grantee,
-            f"Resource::{arn_of(self.jobs_table)}/index/*",
+            f"Resource::{finding_resource(self, indexes)}",
             "DynamoDB grants cover the table's indexes; the jobs table has two, which the "
             f"sweeper queries: {JOBS_STATUS_INDEX} for pending and processing jobs, "
             f"{JOBS_EVENT_INDEX} for final jobs whose event is not yet published.",
@@ -559,6 +642,16 @@ def _validate_warm_throughput(warm: dynamodb.WarmThroughput | None) -> None:
             raise ValueError(
                 f"results_table_warm_throughput {name} must be a positive integer (got {value!r})"
             )
+
+
+def _cors_rule(origins: Sequence[str]) -> dict[str, Any]:
+    """The CORS rule that lets browsers of ``origins`` send the presigned POST."""
+    return {
+        "allowed_methods": [s3.HttpMethods.POST],
+        "allowed_origins": list(origins),
+        "allowed_headers": ["*"],
+        "max_age": 3000,
+    }
 
 
 def _is_versioned(bucket: s3.Bucket) -> bool:

@@ -22,16 +22,31 @@ CONSUMER = textwrap.dedent(
 
     import financial_pipeline
     from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_sns as sns
 
-    from financial_pipeline import FinancialPipeline, LambdaOptions, ObservabilityOptions
+    from financial_pipeline import (
+        FinancialPipeline,
+        LambdaOptions,
+        ObservabilityOptions,
+        StorageOptions,
+    )
     from financial_pipeline._runtime import runtime_source_dir
     from financial_pipeline.nag import add_compliance_packs, add_rule_packs
 
     app = cdk.App(outdir=sys.argv[1])
     stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="eu-west-1"))
+    # The consumer's own upload bucket (another team's, imported by name) and alarm topic.
+    uploads = s3.Bucket.from_bucket_name(stack, "Uploads", "consumer-uploads")
+    alarms_key = kms.Key(stack, "AlarmsKey", enable_key_rotation=True)
+    alarms = sns.Topic(stack, "Alarms", master_key=alarms_key, enforce_ssl=True)
     pipeline = FinancialPipeline(
         stack, "Pipeline", environment_name="demo",
-        observability_options=ObservabilityOptions(alarm_email="ops@example.com"),
+        storage_options=StorageOptions(existing_bucket_obj=uploads),
+        observability_options=ObservabilityOptions(
+            alarm_email="ops@example.com", existing_alarm_topic_obj=alarms
+        ),
         lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     feed = iam.Role(stack, "Feed", assumed_by=iam.AccountRootPrincipal())
@@ -63,6 +78,23 @@ CONSUMER = textwrap.dedent(
             if statement["Action"] == "execute-api:Invoke"
         ),
         "runtime": str(runtime_source_dir()),
+        "buckets": sorted(
+            r["Properties"]["Environment"]["Variables"]["BUCKET_NAME"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+            and "BUCKET_NAME" in r["Properties"].get("Environment", {}).get("Variables", {})
+        ),
+        "topics": sorted(
+            k for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"
+        ),
+        "alarm_actions": sorted(
+            {
+                json.dumps(a)
+                for r in template["Resources"].values()
+                if r["Type"] == "AWS::CloudWatch::Alarm"
+                for a in r["Properties"]["AlarmActions"]
+            }
+        ),
         "handlers": sorted(
             r["Properties"]["Handler"]
             for r in template["Resources"].values()
@@ -158,6 +190,11 @@ def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
     assert result["version"] == project["version"]
     (invoke,) = result["invoke"]
     assert invoke.endswith('"/v1/POST/upload"]]}')
+    # And on the consumer's own bucket and topic: the pipeline made neither
+    assert set(result["buckets"]) == {"consumer-uploads"}
+    (topic,) = result["topics"]
+    assert topic.startswith("Alarms")
+    assert result["alarm_actions"] == [json.dumps({"Ref": topic})]
     # And the code asset holds the runtime package at its root (one asset, both stacks)
     code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]
     assert len(code_assets) == 1
