@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CDK app: one FinancialPipeline stack per environment of `cdk.json` (R20, R22).
+"""The CDK app: one FinancialPipeline stack per environment of `cdk.json`.
 
 `cdk synth` emits every environment; `cdk synth -c env=prod` emits one. This is the only module
 that reads context or the process environment.
@@ -129,8 +129,8 @@ def _stack(
 
 
 def add_gates(app: cdk.App, stacks: list[FinancialPipelineStack]) -> None:
-    """AwsSolutions and Serverless gate every stack (R19); NIST 800-53 R5 and PCI DSS 3.2.1
-    gate the hardened ones (R26)."""
+    """AwsSolutions and Serverless gate every stack; NIST 800-53 R5 and PCI DSS 3.2.1
+    gate the hardened ones."""
     add_rule_packs(app)
     add_compliance_packs(app, *(s for s in stacks if s.config.hardened))
 

@@ -107,7 +107,7 @@ BUCKET_DEFAULTS: Final[Mapping[str, Any]] = {
 }
 
 BUCKET_REQUIRED: Final[Mapping[str, Any]] = {
-    "encryption": s3.BucketEncryption.S3_MANAGED,  # R8: SSE-S3 (AES256)
+    "encryption": s3.BucketEncryption.S3_MANAGED,  # SSE-S3 (AES256)
     "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,  # R8
     "enforce_ssl": True,  # R8
 }

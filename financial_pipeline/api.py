@@ -1,4 +1,4 @@
-"""Api: the REST API, one Lambda per route (R1-R7)."""
+"""Api: the REST API, one Lambda per route."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ _SYNC_DLQ: Final = (
     "function's error-rate alarm."
 )
 _SYNC_CONCURRENCY: Final = (
-    "The stage throttle (R6) and, in the hardened profile, the web ACL's rate limit bound "
+    "The stage throttle and, in the hardened profile, the web ACL's rate limit bound "
     "the handlers' concurrency; reserving it per handler would carve capacity out of the "
     "account's pool and fail the deployment in accounts with a low concurrency quota."
 )
@@ -129,7 +129,7 @@ def json_schema(schema: Mapping[str, Any]) -> apigw.JsonSchema:
 class Api(Construct):
     """REST API with Lambda proxy integrations.
 
-    Correlation ids (R5): a handler answers with the client's ``X-Correlation-Id`` when it
+    Correlation ids: a handler answers with the client's ``X-Correlation-Id`` when it
     sent a usable one, else with API Gateway's request id. An error that API Gateway produces
     itself (unknown route 403, validation 400, throttling 429, payload 413, integration 5XX)
     comes from the DEFAULT_4XX/DEFAULT_5XX gateway responses, whose body template is plain
@@ -191,7 +191,7 @@ class Api(Construct):
                 and region, overwritten by every stack that sets it); default False. The
                 stage's access and execution logs need that role set once per account and
                 region: turn this on in one stack there, or set it outside CDK.
-            web_acl_arn: a regional WAFv2 web ACL to associate with the stage (R26); default
+            web_acl_arn: a regional WAFv2 web ACL to associate with the stage; default
                 none. WAFv2 has no L2 construct, hence an ARN. The access log group uses
                 ``functions.encryption_key``.
         """
@@ -317,8 +317,8 @@ class Api(Construct):
             acknowledge(
                 stage,
                 ["AwsSolutions-APIG3", *compliance("APIGWAssociatedWithWAF")],
-                "Callers are authenticated and the stage is throttled (R6); a WAF web ACL, "
-                "where the organisation mandates one, is the hardened profile's (R26) or is "
+                "Callers are authenticated and the stage is throttled; a WAF web ACL, "
+                "where the organisation mandates one, is the hardened profile's or is "
                 "associated by its central security tooling.",
             )
         acknowledge(

@@ -26,7 +26,7 @@ __all__ = [
 
 DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
 SHA256_PATTERN: Final = "^[0-9a-fA-F]{64}$"
-"""A SHA-256 digest as 64 hex digits, either case (R28); the job stores it lowercase."""
+"""A SHA-256 digest as 64 hex digits, either case; the job stores it lowercase."""
 
 UPLOAD_REQUEST: Final[dict[str, Any]] = {
     "$schema": DRAFT4,
@@ -45,13 +45,13 @@ UPLOAD_REQUEST: Final[dict[str, Any]] = {
             "maxLength": 64,
             "pattern": SHA256_PATTERN,
             "description": "SHA-256 of the file, hex: a file whose digest differs fails the "
-            "job CHECKSUM_MISMATCH before any row is stored (R28)",
+            "job CHECKSUM_MISMATCH before any row is stored",
         },
         "expectedRows": {
             "type": "integer",
             "minimum": 0,
             "description": "data rows of the file (the header and blank lines not counted): "
-            "a different count is reported as CONTROL_TOTAL_MISMATCH (R28)",
+            "a different count is reported as CONTROL_TOTAL_MISMATCH",
         },
     },
     "required": ["fileName", "fileType"],
@@ -100,7 +100,7 @@ STATUS_RESPONSE: Final[dict[str, Any]] = {
         "reportUrl": {"type": "string"},
         "sha256": {
             "type": "string",
-            "description": "SHA-256 of the file the pipeline read, lowercase hex (R28)",
+            "description": "SHA-256 of the file the pipeline read, lowercase hex",
         },
         "expectedSha256": {
             "type": "string",
@@ -149,7 +149,7 @@ RESULTS_RESPONSE: Final[dict[str, Any]] = {
 ERROR_RESPONSE: Final[dict[str, Any]] = {
     "$schema": DRAFT4,
     "title": "ErrorResponse",
-    "description": "Every error, from a handler or from API Gateway itself (R5).",
+    "description": "Every error, from a handler or from API Gateway itself.",
     "type": "object",
     "properties": {
         "error": {

@@ -1,4 +1,4 @@
-"""The hardened profile's one customer-managed key (R26), and the key-policy statements of the
+"""The hardened profile's one customer-managed key, and the key-policy statements of the
 AWS services that encrypt with it on the pipeline's behalf."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Firewall: the WAF web ACL in front of the API stage in the hardened profile (R26).
+"""Firewall: the WAF web ACL in front of the API stage in the hardened profile.
 
 WAFv2 has no L2 construct, so this is the L1 ``CfnWebACL`` with its logging configuration.
 """

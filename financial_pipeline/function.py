@@ -27,7 +27,7 @@ __all__ = ["FunctionOptions", "PipelineFunction", "identity_policy"]
 
 _XRAY: Final = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
-    "CDK adds them for active tracing (R7)."
+    "CDK adds them for active tracing."
 )
 # What AWSLambdaVPCAccessExecutionRole grants, inline: Lambda creates and deletes the
 # function's network interfaces with the execution role, and their ids are minted at run time.
@@ -117,7 +117,7 @@ class PipelineFunction(Construct):
     """A Python 3.14 arm64 function, traced, logging to a 7-day log group it alone may write.
 
     The role has no managed policy: `AWSLambdaBasicExecutionRole` would allow writing to every
-    log group in the account, while this role may only write to its own (R19).
+    log group in the account, while this role may only write to its own.
 
     Attributes:
         function: the Lambda function.

@@ -50,10 +50,10 @@ _TERMINAL: Final = (
 
 
 class Ingest(Construct):
-    """Turns an uploaded CSV into rows (R9, R12-R16, R21).
+    """Turns an uploaded CSV into rows.
 
     The processor runs asynchronously from the S3 notification. Lambda retries a failed event
-    twice (R14) and then sends it to ``failure_queue``; the sweeper, on a schedule, expires
+    twice and then sends it to ``failure_queue``; the sweeper, on a schedule, expires
     jobs whose upload never came and re-drives or fails jobs stuck in ``PROCESSING``.
 
     Attributes:
@@ -85,7 +85,7 @@ class Ingest(Construct):
                 where it spills duplicate-detection data and the rejection report of large
                 files; an ``ephemeral_storage_size`` in ``function_props`` replaces it.
                 ``function_props`` cannot set ``reserved_concurrent_executions``.
-            reserved_concurrency: processor reserved concurrency; default 100 (R15).
+            reserved_concurrency: processor reserved concurrency; default 100.
             sweep_interval: how often the sweeper runs; default 5 minutes.
             encryption_key: customer-managed key of the failure queue; default none
                 (SQS-managed encryption). The processor's on-failure destination is granted
@@ -142,7 +142,7 @@ class Ingest(Construct):
             self.processor,
             ["Serverless-LambdaDLQ", *compliance("LambdaDLQ", packs=(NIST,))],
             "Failed asynchronous events go to an on-failure destination (the failure queue), "
-            "which records the error and request context a dead-letter queue would lose (R14).",
+            "which records the error and request context a dead-letter queue would lose.",
         )
         # Reads the upload, then moves it to processed/ (or, when no job claims it, to
         # quarantine/) and writes the rejection report.
@@ -229,7 +229,7 @@ class Ingest(Construct):
     def metric_processor_duration(
         self, *, statistic: str = "p99", period: Duration = METRIC_PERIOD
     ) -> cloudwatch.IMetric:
-        """How long the processor takes for one file (default: p99 over 5 minutes, R21)."""
+        """How long the processor takes for one file (default: p99 over 5 minutes)."""
         return self.processor.metric_duration(period=period, statistic=statistic)
 
     def _acknowledge_notifications_handler(self, bucket: s3.IBucket) -> None:

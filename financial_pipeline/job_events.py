@@ -1,4 +1,4 @@
-"""The job events a pipeline publishes (R27), as the EventBridge patterns a consumer matches.
+"""The job events a pipeline publishes, as the EventBridge patterns a consumer matches.
 
 Every job that reaches a final status publishes one event: source ``financial-pipeline``,
 detail-type ``Job Completed`` (COMPLETED and COMPLETED_WITH_ERRORS), ``Job Failed`` or

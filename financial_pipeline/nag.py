@@ -42,7 +42,7 @@ __all__ = [
 NIST: Final = "NIST.800.53.R5"
 PCI: Final = "PCI.DSS.321"
 COMPLIANCE_PACKS: Final = (NIST, PCI)
-"""The packs the hardened profile is gated by (R26); their rule ids are ``<pack>-<rule>``."""
+"""The packs the hardened profile is gated by; their rule ids are ``<pack>-<rule>``."""
 
 
 def compliance(rule: str, *, packs: Sequence[str] = COMPLIANCE_PACKS) -> list[str]:
@@ -113,7 +113,7 @@ def _finding_text(value: Any) -> str:
 
 
 def add_rule_packs(app: App) -> None:
-    """The gating packs: AwsSolutions and Serverless (R19)."""
+    """The gating packs: AwsSolutions and Serverless."""
     from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: PLC0415
 
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
@@ -128,7 +128,7 @@ def add_report_packs(app: App) -> None:
 
 
 def add_compliance_packs(app: App, *scopes: IConstruct) -> None:
-    """Gate ``scopes`` (the hardened stacks, R26) with NIST 800-53 rev 5 and PCI DSS 3.2.1.
+    """Gate ``scopes`` (the hardened stacks) with NIST 800-53 rev 5 and PCI DSS 3.2.1.
 
     Validation plugins can only be registered on an app or stage and cdk-nag walks the whole
     app, so each pack is wrapped to check only the given scopes: default-profile stacks in the

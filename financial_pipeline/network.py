@@ -1,4 +1,4 @@
-"""Network: where the functions run in the hardened profile (R26), and how they reach AWS."""
+"""Network: where the functions run in the hardened profile, and how they reach AWS."""
 
 from __future__ import annotations
 

@@ -85,8 +85,8 @@ def pipeline_metric(
 
 
 class Observability(Construct):
-    """Alarms and a dashboard over the other sub-constructs' metrics (R17, R18) and the
-    functions' job-event metrics (R27).
+    """Alarms and a dashboard over the other sub-constructs' metrics and the
+    functions' job-event metrics.
 
     Attributes:
         topic: the alarm topic (KMS-encrypted; CloudWatch may use the key), or the
@@ -130,7 +130,7 @@ class Observability(Construct):
             min_invocations: calls per 5 minutes below which the error rate counts as 0;
                 default 20.
             encryption_key: the key to encrypt the topic with (the hardened profile's one
-                key, R26); its policy gets the statement that lets this pipeline's alarms use
+                key); its policy gets the statement that lets this pipeline's alarms use
                 it (an imported key's owner adds it). Default: a new key for the topic.
             environment_name: the ``environment`` dimension of the functions' custom metrics
                 (the pipeline's ``environment_name``); default ``dev``.
@@ -230,7 +230,7 @@ class Observability(Construct):
                 rate_metrics[name],
                 error_rate_threshold_percent,
                 f"{name} function: more than {error_rate_threshold_percent}% of at least "
-                f"{guard} invocations failed in 5 minutes (R17)",
+                f"{guard} invocations failed in 5 minutes",
                 evaluation_periods=3 if scheduled else 1,
                 datapoints_to_alarm=2 if scheduled else 1,
             )
@@ -238,35 +238,35 @@ class Observability(Construct):
         throttles = {
             "ResultsTableReadThrottles": (
                 storage.metric_results_read_throttles(),
-                "ResultsTable: read requests throttled (R18)",
+                "ResultsTable: read requests throttled",
             ),
             "ResultsTableWriteThrottles": (
                 storage.metric_results_write_throttles(),
-                "ResultsTable: write requests throttled (R18)",
+                "ResultsTable: write requests throttled",
             ),
             "JobsTableReadThrottles": (
                 storage.metric_jobs_read_throttles(),
-                "JobsTable: read requests throttled (R18)",
+                "JobsTable: read requests throttled",
             ),
             "JobsTableWriteThrottles": (
                 storage.metric_jobs_write_throttles(),
-                "JobsTable: write requests throttled (R18)",
+                "JobsTable: write requests throttled",
             ),
             "JobsStatusIndexReadThrottles": (
                 storage.metric_jobs_index_read_throttles(),
-                f"JobsTable index {JOBS_STATUS_INDEX}: read requests throttled (R18)",
+                f"JobsTable index {JOBS_STATUS_INDEX}: read requests throttled",
             ),
             "JobsStatusIndexWriteThrottles": (
                 storage.metric_jobs_index_write_throttles(),
-                f"JobsTable index {JOBS_STATUS_INDEX}: write requests throttled (R18)",
+                f"JobsTable index {JOBS_STATUS_INDEX}: write requests throttled",
             ),
             "JobsEventIndexReadThrottles": (
                 storage.metric_jobs_index_read_throttles(index=JOBS_EVENT_INDEX),
-                f"JobsTable index {JOBS_EVENT_INDEX}: read requests throttled (R18)",
+                f"JobsTable index {JOBS_EVENT_INDEX}: read requests throttled",
             ),
             "JobsEventIndexWriteThrottles": (
                 storage.metric_jobs_index_write_throttles(index=JOBS_EVENT_INDEX),
-                f"JobsTable index {JOBS_EVENT_INDEX}: write requests throttled (R18)",
+                f"JobsTable index {JOBS_EVENT_INDEX}: write requests throttled",
             ),
         }
         for name, (metric, description) in throttles.items():
@@ -278,8 +278,8 @@ class Observability(Construct):
             "FailureQueueDepth",
             queue_depth,
             0,
-            "Uploads the processor failed on after every retry (R14), and split executions' "
-            "status changes finish_split failed on (R23)",
+            "Uploads the processor failed on after every retry, and split executions' "
+            "status changes finish_split failed on",
         )
 
         if split is not None:
@@ -287,7 +287,7 @@ class Observability(Construct):
                 "SplitExecutionsFailed",
                 split.metric_executions_unsuccessful(),
                 0,
-                "Large files: a state machine execution failed or timed out (R23); its job is "
+                "Large files: a state machine execution failed or timed out; its job is "
                 "FAILED and the execution can be redriven",
             )
 
@@ -302,7 +302,7 @@ class Observability(Construct):
             "JobEventsFailed",
             events_failed,
             0,
-            "Job events: at least one publish to EventBridge failed (R27); it is retried, "
+            "Job events: at least one publish to EventBridge failed; it is retried, "
             "consumers hear of the job late until it succeeds",
         )
 
@@ -314,7 +314,7 @@ class Observability(Construct):
             "ProcessorDurationSlo",
             ingest.metric_processor_duration(statistic="p99"),
             PROCESSING_SLO.to_milliseconds(),
-            "Processor: p99 time to process one file is above the 30 s objective (R21)",
+            "Processor: p99 time to process one file is above the 30 s objective",
             evaluation_periods=3,
             datapoints_to_alarm=2,
         )
@@ -361,7 +361,7 @@ class Observability(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Processor duration (SLO: file processed within 30 s, R21)",
+                title="Processor duration (SLO: file processed within 30 s)",
                 left=[
                     ingest.metric_processor_duration(statistic="p99"),
                     ingest.metric_processor_duration(statistic="Average"),
@@ -375,7 +375,7 @@ class Observability(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Job events (R27)",
+                title="Job events",
                 left=[
                     events_published.with_(label="Job events published"),
                     events_failed.with_(label="Job events failed"),
@@ -386,7 +386,7 @@ class Observability(Construct):
         if split is not None:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(
-                    title="Large files: executions (R23)",
+                    title="Large files: executions",
                     left=[
                         split.metric_executions_started(),
                         split.metric_executions_succeeded(),

@@ -98,7 +98,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
         "/upload": {
             "post": {
                 "operationId": "createUpload",
-                "summary": "Create a job and get a presigned POST for the file (R1).",
+                "summary": "Create a job and get a presigned POST for the file.",
                 "parameters": [correlation_header],
                 "requestBody": {"required": True, "content": _json("UploadRequest")},
                 "responses": {
@@ -116,7 +116,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
         "/status/{jobId}": {
             "get": {
                 "operationId": "getStatus",
-                "summary": "A job's state and row counts (R2).",
+                "summary": "A job's state and row counts.",
                 "parameters": [
                     {
                         "name": "jobId",
@@ -142,7 +142,7 @@ def build_document(server_url: str | None = None) -> dict[str, Any]:
         "/results/{symbol}": {
             "get": {
                 "operationId": "getResults",
-                "summary": "Stored rows of one symbol, time-ordered, paginated (R3).",
+                "summary": "Stored rows of one symbol, time-ordered, paginated.",
                 "parameters": [
                     {
                         "name": "symbol",

@@ -1,4 +1,4 @@
-"""SplitProcessing: large files in parallel on a Step Functions Distributed Map (R23, R24)."""
+"""SplitProcessing: large files in parallel on a Step Functions Distributed Map."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class _ManifestReader(sfn.S3JsonItemReader):
 
 
 class SplitProcessing(Construct):
-    """Processes one large file in parallel (R23) and counts its progress (R24).
+    """Processes one large file in parallel and counts its progress.
 
     The processor plans a file above the split threshold into byte-range parts on record
     boundaries, writes two manifests under ``split/{jobId}/`` and starts an execution named
@@ -179,7 +179,7 @@ class SplitProcessing(Construct):
             timeout: how long one execution may run; default 12 hours (a 5 GiB file at the
                 on-demand table's 4,000 writes/s takes about 8).
             encryption_key: encrypts the state machine's definition and execution history and
-                its log group (R26); default: AWS-owned keys.
+                its log group; default: AWS-owned keys.
             failure_queue: where the execution-status events ``finish_split`` failed on after
                 its retries go (an on-failure destination); default: a queue of its own.
         """

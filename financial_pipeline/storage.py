@@ -73,15 +73,15 @@ class Storage(Construct):
     """Where uploads, job state and results live.
 
     Versioning of the upload bucket is off by default, deliberately: every object is
-    transient (a file moves from ``incoming/`` to ``processed/`` and is deleted after 30 days,
-    R10), the durable record of a job is the jobs table, and versioning would keep a
-    noncurrent copy of every move and delete, defeating R10 unless yet another rule expired
-    noncurrent versions. ``versioned=True`` (the hardened profile, R26) turns it on for both
+    transient (a file moves from ``incoming/`` to ``processed/`` and is deleted after 30 days),
+    the durable record of a job is the jobs table, and versioning would keep a noncurrent
+    copy of every move and delete, defeating that expiry unless yet another rule expired
+    noncurrent versions. ``versioned=True`` (the hardened profile) turns it on for both
     buckets with that rule: noncurrent versions are deleted after 30 days. Whatever else
     versions the upload bucket (``bucket_props`` with ``versioned`` or Object Lock, which S3
     versions too) gets the same rule.
 
-    With ``encryption_key`` (R26) the upload bucket is SSE-KMS with an S3 bucket key and both
+    With ``encryption_key`` the upload bucket is SSE-KMS with an S3 bucket key and both
     tables use the key; the grants below then carry the key permissions their S3 actions
     need. The access-log bucket stays SSE-S3: S3 server access logging cannot deliver to a
     bucket whose default encryption is SSE-KMS.
@@ -94,10 +94,10 @@ class Storage(Construct):
         bucket: the upload bucket (``incoming/``, ``processed/``, ``reports/``,
             ``quarantine/``, and ``split/`` for the intermediate objects of large files).
         access_log_bucket: receives the upload bucket's server access logs.
-        results_table: one item per accepted row, keyed ``symbol`` / ``timestamp`` (R11).
+        results_table: one item per accepted row, keyed ``symbol`` / ``timestamp``.
         jobs_table: one item per job, keyed ``jobId``, TTL ``ttl``; keys-only indexes
             ``ByStatus`` (the sweeper's work list) and the sparse ``ByPendingEvent`` (final
-            jobs whose event is not yet published, R27).
+            jobs whose event is not yet published).
         encryption_key: the customer-managed key of the bucket and tables, or None.
     """
 
@@ -141,7 +141,7 @@ class Storage(Construct):
                 raising it is billed once. Values must be positive; values at or below the
                 on-demand starting point buy nothing. Default: unset (DynamoDB's default).
             encryption_key: customer-managed key of the upload bucket (SSE-KMS, bucket key)
-                and both tables; default none (SSE-S3, R8, and DynamoDB's AWS-owned key).
+                and both tables; default none (SSE-S3, and DynamoDB's AWS-owned key).
             versioned: version both buckets and expire noncurrent versions after 30 days;
                 default False. ``bucket_props`` cannot then turn versioning off.
             existing_bucket_obj: an upload bucket of the user's instead of a new one (then no
@@ -365,7 +365,7 @@ class Storage(Construct):
     # hand out bucket-level listing and ``s3:*Object*`` wildcards.
 
     def grant_presign_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``s3:PutObject`` under ``incoming/``: signs the presigned POST of an upload (R1)."""
+        """``s3:PutObject`` under ``incoming/``: signs the presigned POST of an upload."""
         return self._grant_objects(grantee, INCOMING_PREFIX, "s3:PutObject")
 
     def grant_read_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -396,7 +396,7 @@ class Storage(Construct):
 
     def grant_write_split(self, grantee: iam.IGrantable) -> iam.Grant:
         """``s3:PutObject`` under ``split/``: manifests and intermediate objects of a large
-        file (R23)."""
+        file."""
         return self._grant_objects(grantee, SPLIT_PREFIX, "s3:PutObject")
 
     def grant_write_split_multipart(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -452,7 +452,7 @@ class Storage(Construct):
         return self._table_only_grant(grantee, "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey")
 
     def grant_update_jobs(self, grantee: iam.IGrantable) -> iam.Grant:
-        """``dynamodb:UpdateItem`` on the jobs table only: counts a job's progress (R24)."""
+        """``dynamodb:UpdateItem`` on the jobs table only: counts a job's progress."""
         return self._table_only_grant(grantee, "dynamodb:UpdateItem")
 
     def _table_only_grant(

@@ -90,13 +90,13 @@ class EnvironmentConfig:
     results_warm_read_units_per_second: int | None = None
     results_warm_write_units_per_second: int | None = None
     profile: Profile = Profile.DEFAULT
-    """R26: ``hardened`` turns on the construct's whole hardened profile."""
+    """``hardened`` turns on the construct's whole hardened profile."""
     split_threshold_bytes: int | None = None
-    """R23: files above this are split; None: the construct's default."""
+    """files above this are split; None: the construct's default."""
     part_bytes: int | None = None
-    """R23: target part size of a split file; None: the construct's default."""
+    """target part size of a split file; None: the construct's default."""
     event_bus: str | None = None
-    """R27: the name or ARN of an existing EventBridge bus for the job events; None: the
+    """the name or ARN of an existing EventBridge bus for the job events; None: the
     account's default bus."""
     termination_protection: bool = False
     """Whether CloudFormation refuses to delete this environment's stack until the protection
@@ -107,7 +107,7 @@ class EnvironmentConfig:
 
     @property
     def hardened(self) -> bool:
-        """Whether the NIST 800-53 R5 and PCI DSS 3.2.1 packs gate this stack (R26)."""
+        """Whether the NIST 800-53 R5 and PCI DSS 3.2.1 packs gate this stack."""
         return self.profile == Profile.HARDENED
 
     @property
@@ -121,11 +121,11 @@ class EnvironmentConfig:
 
     @property
     def tags(self) -> dict[str, str]:
-        """R20: the tags every taggable resource carries."""
+        """the tags every taggable resource carries."""
         return {"Environment": self.name, "Team": self.team, "CostCenter": self.cost_center}
 
     def stack_name(self, region: str) -> str:
-        """R20: ``FinancialPipeline-<environment>-<region>``."""
+        """``FinancialPipeline-<environment>-<region>``."""
         return f"FinancialPipeline-{self.name}-{region}"
 
     @classmethod

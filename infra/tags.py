@@ -1,4 +1,4 @@
-"""The app's tags on every taggable resource, CDK's custom resource providers included (R20)."""
+"""The app's tags on every taggable resource, CDK's custom resource providers included."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class Env(enum.StrEnum):
     STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
     SPLIT_TIMEOUT_SECONDS = "SPLIT_TIMEOUT_SECONDS"
     EVENT_BUS_ARN = "EVENT_BUS_ARN"
-    """The ARN of the EventBridge bus the functions that finish jobs publish to (R27); the
+    """The ARN of the EventBridge bus the functions that finish jobs publish to; the
     construct sets the ARN, so that a bus of another account is the one they reach."""
 
 
@@ -86,14 +86,14 @@ JOBS_STATUS_INDEX: Final = "ByStatus"
 
 JOBS_EVENT_INDEX: Final = "ByPendingEvent"
 """The jobs table's sparse index on (eventPending, updatedAt), keys only: final jobs whose event
-is not yet published, which the sweeper publishes after a grace period (R27)."""
+is not yet published, which the sweeper publishes after a grace period."""
 EVENT_PENDING_ATTRIBUTE: Final = "eventPending"
 """Set to the final status in the update that makes a job final, removed once its event is
 published: the outbox flag, and the hash key of `JOBS_EVENT_INDEX`."""
 
 
 class JobEventType(enum.StrEnum):
-    """The detail-type of the one event a job publishes when it reaches a final status (R27)."""
+    """The detail-type of the one event a job publishes when it reaches a final status."""
 
     COMPLETED = "Job Completed"
     FAILED = "Job Failed"
@@ -114,7 +114,7 @@ def event_type_for(status: str) -> JobEventType:
 
 
 EVENT_SOURCE: Final = "financial-pipeline"
-"""The `source` of every job event (R27): what a consumer's rule matches on."""
+"""The `source` of every job event: what a consumer's rule matches on."""
 METRIC_EVENTS_PUBLISHED: Final = "JobEventsPublished"
 """Count metric of job events accepted by EventBridge (processor, finish_split, sweeper)."""
 METRIC_EVENTS_FAILED: Final = "JobEventsFailed"
@@ -154,7 +154,7 @@ class Metric(enum.StrEnum):
 INCOMING_PREFIX: Final = "incoming/"
 """Where uploads land, as ``incoming/{jobId}.csv``: the processor's trigger."""
 PROCESSED_PREFIX: Final = "processed/"
-"""Files of ended jobs; deleted after 30 days (R10)."""
+"""Files of ended jobs; deleted after 30 days."""
 REPORTS_PREFIX: Final = "reports/"
 """Rejection reports, ``reports/{jobId}.csv``; kept as long as their job."""
 QUARANTINE_PREFIX: Final = "quarantine/"

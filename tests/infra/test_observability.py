@@ -262,7 +262,7 @@ def test_r27_failed_publish_alarm_reads_the_metric_the_functions_emit(prod: Temp
 def test_r27_dashboard_graphs_events_published_and_failed(prod: Template) -> None:
     # Given the dashboard's job-events graph
     (widget,) = [
-        w for w in _dashboard_widgets(prod) if w["properties"].get("title") == ("Job events (R27)")
+        w for w in _dashboard_widgets(prod) if w["properties"].get("title") == "Job events"
     ]
     # Then it sums both metrics with the publishers' namespace and dimensions
     namespace, dimension_names, document = _emitted_metric(
