@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: help install lint fmt test test-unit test-infra test-runtime test-local synth run openapi \
+.PHONY: help install lint fmt test test-unit test-infra test-runtime test-local synth run openapi apidoc \
 	bench bench-file clean
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make fmt           - ruff format and autofix"
 	@echo "make synth         - synthesize every environment stack into cdk.out/"
 	@echo "make openapi       - regenerate docs/openapi.json"
+	@echo "make apidoc        - regenerate docs/API.md from the docstrings"
 	@echo "make bench         - the benchmark suite (BENCH_ARGS=--full, --quick, --split-only, --e2e-only)"
 	@echo "make bench-file    - the processor on one CSV: make bench-file FILE=path.csv"
 	@echo "make clean         - remove build and cache directories"
@@ -88,6 +89,10 @@ run: install
 # docs/openapi.json from financial_pipeline/api_schema.py (a test checks it is current).
 openapi: install
 	$(BIN)/python -m financial_pipeline.openapi docs/openapi.json
+
+# docs/API.md from the library's docstrings (a test checks it is current).
+apidoc: install
+	$(BIN)/python -m financial_pipeline.apidoc docs/API.md
 
 clean:
 	rm -rf cdk.out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

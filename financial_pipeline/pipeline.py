@@ -82,7 +82,17 @@ _POWERTOOLS_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 @dataclass(frozen=True, kw_only=True)
 class PipelineOptions:
     """Every option a `FinancialPipeline` was built with, defaults filled in and the hardening
-    switches decided by the profile (`FinancialPipeline.options`)."""
+    switches decided by the profile (`FinancialPipeline.options`).
+
+    Attributes:
+        api: the `ApiOptions`.
+        ingest: the `IngestOptions`.
+        split: the `SplitOptions`.
+        storage: the `StorageOptions`.
+        hardening: the `HardeningOptions`, each switch True or False as the profile decided.
+        observability: the `ObservabilityOptions`.
+        lambda_: the `LambdaOptions`.
+    """
 
     api: ApiOptions
     ingest: IngestOptions
