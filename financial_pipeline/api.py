@@ -13,7 +13,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -28,7 +27,7 @@ from financial_pipeline._names import name_prefix
 from financial_pipeline.api_schema import MODELS
 from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS, Env
 from financial_pipeline.firewall import validate_web_acl_arn
-from financial_pipeline.function import FunctionOptions, PipelineFunction
+from financial_pipeline.function import FunctionGroup, FunctionOptions, PipelineFunction
 from financial_pipeline.nag import NIST, acknowledge, compliance
 from financial_pipeline.storage import Storage
 
@@ -126,7 +125,7 @@ def json_schema(schema: Mapping[str, Any]) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
-class Api(Construct):
+class Api(FunctionGroup, Construct):
     """REST API with Lambda proxy integrations.
 
     Correlation ids: a handler answers with the client's ``X-Correlation-Id`` when it
@@ -143,7 +142,9 @@ class Api(Construct):
     Attributes:
         rest_api: the API; its ``url`` is the stage URL.
         upload_function, status_function, results_function: the route handlers.
-        log_groups: the functions' log groups, by route name.
+        functions, log_groups: the route handlers and their log groups by role name
+            (``Upload``, ``Status``, ``Results``), the shape of `Ingest` and
+            `SplitProcessing`.
         access_log_group: the stage's JSON access log.
         models: the API Gateway models, by name (from `api_schema.MODELS`).
         authorization: the `AuthorizationMode` callers authenticate with.
@@ -238,14 +239,9 @@ class Api(Construct):
         upload = handler("Upload", "POST /upload: creates a job and a presigned POST")
         status = handler("Status", "GET /status/{jobId}: job state and row counts")
         results = handler("Results", "GET /results/{symbol}: stored rows of a symbol")
-        self.upload_function = upload.function
-        self.status_function = status.function
-        self.results_function = results.function
-        self.log_groups = {
-            "upload": upload.log_group,
-            "status": status.log_group,
-            "results": results.log_group,
-        }
+        self.upload_function = self._add_member("Upload", upload)
+        self.status_function = self._add_member("Status", status)
+        self.results_function = self._add_member("Results", results)
 
         # Only what each handler does: the presigned POST is signed for incoming/ only.
         storage.grant_create_jobs(self.upload_function)
@@ -430,15 +426,6 @@ class Api(Construct):
         for method in api.methods:
             if method.http_method != "OPTIONS":
                 _acknowledge_authorization(method, authorization)
-
-    @property
-    def functions(self) -> dict[str, lambda_.IFunction]:
-        """The route handlers by role name: ``Upload``, ``Status``, ``Results``."""
-        return {
-            "Upload": self.upload_function,
-            "Status": self.status_function,
-            "Results": self.results_function,
-        }
 
     # Metrics of the stage's requests over ``period`` (default 5 minutes).
 

@@ -23,7 +23,7 @@ from financial_pipeline._defaults import (
 )
 from financial_pipeline.nag import acknowledge, compliance
 
-__all__ = ["FunctionOptions", "PipelineFunction", "identity_policy"]
+__all__ = ["FunctionGroup", "FunctionOptions", "PipelineFunction", "identity_policy"]
 
 _XRAY: Final = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
@@ -195,3 +195,26 @@ class PipelineFunction(Construct):
             reason = f"{_XRAY} {_ENI}" if options.vpc is not None else _XRAY
             acknowledge(policy, "AwsSolutions-IAM5", reason, applies_to="Resource::*")
             acknowledge(policy, compliance("IAMNoInlinePolicy"), _INLINE)
+
+
+class FunctionGroup:
+    """What a sub-construct with functions exposes of them, one shape for `Api`, `Ingest` and
+    `SplitProcessing`: ``functions`` and ``log_groups``, keyed by the same role names."""
+
+    _members: dict[str, PipelineFunction]
+
+    def _add_member(self, name: str, created: PipelineFunction) -> lambda_.Function:
+        if not hasattr(self, "_members"):
+            self._members = {}
+        self._members[name] = created
+        return created.function
+
+    @property
+    def functions(self) -> dict[str, lambda_.IFunction]:
+        """The functions by role name, in the order they were created."""
+        return {name: created.function for name, created in self._members.items()}
+
+    @property
+    def log_groups(self) -> dict[str, logs.ILogGroup]:
+        """Each function's log group, keyed as `functions`."""
+        return {name: created.log_group for name, created in self._members.items()}

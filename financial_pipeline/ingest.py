@@ -28,7 +28,12 @@ from financial_pipeline._defaults import (
     props_dict,
 )
 from financial_pipeline.contract import INCOMING_PREFIX, Env
-from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
+from financial_pipeline.function import (
+    FunctionGroup,
+    FunctionOptions,
+    PipelineFunction,
+    identity_policy,
+)
 from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance
 from financial_pipeline.storage import Storage
 
@@ -49,7 +54,7 @@ _TERMINAL: Final = (
 )
 
 
-class Ingest(Construct):
+class Ingest(FunctionGroup, Construct):
     """Turns an uploaded CSV into rows.
 
     The processor runs asynchronously from the S3 notification. Lambda retries a failed event
@@ -61,6 +66,8 @@ class Ingest(Construct):
         processor_log_group: its log group.
         sweeper: the scheduled sweeper function.
         sweeper_log_group: its log group.
+        functions, log_groups: both functions and their log groups by role name
+            (``Processor``, ``Sweeper``), the shape of `Api` and `SplitProcessing`.
         failure_queue: events the processor failed on after every retry.
         schedule: the EventBridge rule that runs the sweeper.
     """
@@ -131,7 +138,7 @@ class Ingest(Construct):
                 },
             ),
         )
-        self.processor = processor.function
+        self.processor = self._add_member("Processor", processor)
         self.processor_log_group = processor.log_group
         self.processor.configure_async_invoke(
             retry_attempts=PROCESSOR_MAX_RETRIES,
@@ -167,7 +174,7 @@ class Ingest(Construct):
             description="Expires abandoned jobs and re-drives stuck ones",
             options=functions,
         )
-        self.sweeper = sweeper.function
+        self.sweeper = self._add_member("Sweeper", sweeper)
         self.sweeper_log_group = sweeper.log_group
         # A failed sweep is simply repeated by the next scheduled run.
         self.sweeper.configure_async_invoke(retry_attempts=0)
@@ -213,11 +220,6 @@ class Ingest(Construct):
             targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)],
         )
         acknowledge(self.schedule, "Serverless-EventBusDLQ", _SCHEDULED)
-
-    @property
-    def functions(self) -> dict[str, lambda_.IFunction]:
-        """The functions by role name: ``Processor``, ``Sweeper``."""
-        return {"Processor": self.processor, "Sweeper": self.sweeper}
 
     def metric_failed_events(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
         """Events the processor gave up on after every retry: the failure queue's depth

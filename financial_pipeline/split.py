@@ -29,7 +29,12 @@ from financial_pipeline._defaults import (
     SPLIT_EXECUTION_TIMEOUT,
 )
 from financial_pipeline._names import name_prefix
-from financial_pipeline.function import FunctionOptions, PipelineFunction, identity_policy
+from financial_pipeline.function import (
+    FunctionGroup,
+    FunctionOptions,
+    PipelineFunction,
+    identity_policy,
+)
 from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance, finding_resource
 from financial_pipeline.storage import Storage
 
@@ -106,7 +111,7 @@ class _ManifestReader(sfn.S3JsonItemReader):
         return []
 
 
-class SplitProcessing(Construct):
+class SplitProcessing(FunctionGroup, Construct):
     """Processes one large file in parallel and counts its progress.
 
     The processor plans a file above the split threshold into byte-range parts on record
@@ -150,6 +155,9 @@ class SplitProcessing(Construct):
         state_machine: the state machine; its physical name derives from this construct's
             place in the app.
         log_group: the state machine's log group (``/aws/vendedlogs/states/...``).
+        functions, log_groups: the three functions and their log groups by role name
+            (``ParsePart``, ``WritePartition``, ``FinishSplit``), the shape of `Api` and
+            `Ingest`.
     """
 
     def __init__(
@@ -281,15 +289,6 @@ class SplitProcessing(Construct):
         storage.grant_read_split(self.state_machine)
         self._acknowledge_role()
         self.execution_ended = self._execution_ended_rule(failure_queue, encryption_key)
-
-    @property
-    def functions(self) -> dict[str, lambda_.IFunction]:
-        """The functions by role name: ``ParsePart``, ``WritePartition``, ``FinishSplit``."""
-        return {
-            "ParsePart": self.parse_part,
-            "WritePartition": self.write_partition,
-            "FinishSplit": self.finish_split,
-        }
 
     def grant_start_job(self, grantee: iam.IGrantable) -> iam.Grant:
         """Start an execution for a job (``states:StartExecution`` on this state machine).
@@ -428,7 +427,7 @@ class SplitProcessing(Construct):
             dlq_reason,
         )
         acknowledge(created.function, compliance("LambdaConcurrency", packs=(NIST,)), _MAP_BOUNDED)
-        return created.function
+        return self._add_member(construct_id, created)
 
     def _definition(
         self,

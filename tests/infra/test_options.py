@@ -232,3 +232,28 @@ def test_version_comes_from_the_package_metadata() -> None:
     assert financial_pipeline.__version__ == project["version"]
     # And the version is written once, in pyproject.toml
     assert project["version"] not in (REPO / "financial_pipeline" / "__init__.py").read_text()
+
+
+def test_every_sub_construct_exposes_its_functions_and_log_groups_keyed_alike(
+    stack: cdk.Stack,
+) -> None:
+    pipeline = FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
+    expected = {
+        "api": ["Upload", "Status", "Results"],
+        "ingest": ["Processor", "Sweeper"],
+        "split": ["ParsePart", "WritePartition", "FinishSplit"],
+    }
+    for part, names in expected.items():
+        construct = getattr(pipeline, part)
+        assert list(construct.functions) == names
+        assert list(construct.log_groups) == names
+        # Each log group is the one its function writes to
+        for name in names:
+            function = construct.functions[name]
+            log_group = construct.log_groups[name]
+            assert log_group.node.scope is function.node.scope, (part, name)
