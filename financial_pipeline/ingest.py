@@ -35,6 +35,7 @@ from financial_pipeline.function import (
     identity_policy,
 )
 from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance
+from financial_pipeline.split import SplitProcessing
 from financial_pipeline.storage import Storage
 
 __all__ = ["Ingest"]
@@ -70,6 +71,7 @@ class Ingest(FunctionGroup, Construct):
             (``Processor``, ``Sweeper``), the shape of `Api` and `SplitProcessing`.
         failure_queue: events the processor failed on after every retry.
         schedule: the EventBridge rule that runs the sweeper.
+        split: the `SplitProcessing` large files go to, or None.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Ingest(FunctionGroup, Construct):
         reserved_concurrency: int = PROCESSOR_RESERVED_CONCURRENCY,
         sweep_interval: Duration = SWEEP_INTERVAL,
         encryption_key: kms.IKey | None = None,
+        split: SplitProcessing | None = None,
     ) -> None:
         """Create the processor, the failure queue and the sweeper.
 
@@ -97,6 +100,11 @@ class Ingest(FunctionGroup, Construct):
             encryption_key: customer-managed key of the failure queue; default none
                 (SQS-managed encryption). The processor's on-failure destination is granted
                 its use.
+            split: the split path for large files: the processor plans a file above its
+                ``threshold_bytes`` into parts and starts its execution, the sweeper waits out
+                an execution's timeout before it calls a split job stuck, and the split's
+                failed status events join this failure queue. Default none: every file takes
+                the single pass.
         """
         super().__init__(scope, construct_id)
         if reserved_concurrency < 1:
@@ -220,6 +228,24 @@ class Ingest(FunctionGroup, Construct):
             targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)],
         )
         acknowledge(self.schedule, "Serverless-EventBusDLQ", _SCHEDULED)
+        self.split = split
+        if split is not None:
+            self._use_split(storage, split)
+
+    def _use_split(self, storage: Storage, split: SplitProcessing) -> None:
+        # The processor plans a large file: it writes the manifests under split/ and starts
+        # the job's execution; the planning pass itself stays under its duration SLO alarm.
+        split.grant_start_job(self.processor)
+        storage.grant_write_split(self.processor)
+        self.processor.add_environment(Env.STATE_MACHINE_ARN, split.state_machine.state_machine_arn)
+        self.processor.add_environment(Env.SPLIT_THRESHOLD_BYTES, str(split.threshold_bytes))
+        self.processor.add_environment(Env.PART_BYTES, str(split.part_bytes))
+        # A split job stays PROCESSING while its execution runs: the sweeper waits that long.
+        self.sweeper.add_environment(
+            Env.SPLIT_TIMEOUT_SECONDS, str(int(split.timeout.to_seconds()))
+        )
+        # Execution-status events finish_split failed on join the processor's failures.
+        split.send_failures_to(self.failure_queue)
 
     def metric_failed_events(self, *, period: Duration = METRIC_PERIOD) -> cloudwatch.IMetric:
         """Events the processor gave up on after every retry: the failure queue's depth

@@ -47,13 +47,13 @@ from financial_pipeline._defaults import (
     MAX_PRESIGNED_POST_BYTES,
     MAX_UPLOAD_URL_TTL_DAYS,
     MIN_INVOCATIONS_FOR_ERROR_RATE,
-    MIN_PART_BYTES,
     PROCESSOR_RESERVED_CONCURRENCY,
     SWEEP_INTERVAL,
 )
 from financial_pipeline.api import AuthorizationMode
 from financial_pipeline.existing import check_exclusive
 from financial_pipeline.firewall import validate_web_acl_arn
+from financial_pipeline.split import check_split_sizes
 
 __all__ = [
     "ApiOptions",
@@ -192,16 +192,7 @@ class SplitOptions:
     parse_max_concurrency: int = DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY
 
     def __post_init__(self) -> None:
-        if not MIN_PART_BYTES <= self.part_bytes <= MAX_PRESIGNED_POST_BYTES:
-            raise ValueError(
-                f"part_bytes must be between {MIN_PART_BYTES} (1 MiB) and "
-                f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {self.part_bytes})"
-            )
-        if not self.part_bytes <= self.threshold_bytes <= MAX_PRESIGNED_POST_BYTES:
-            raise ValueError(
-                f"threshold_bytes must be between part_bytes ({self.part_bytes}) and "
-                f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {self.threshold_bytes})"
-            )
+        check_split_sizes(threshold_bytes=self.threshold_bytes, part_bytes=self.part_bytes)
         if self.max_concurrency is not None:
             _between("max_concurrency", self.max_concurrency, 1, _MAX_MAP_CONCURRENCY)
         _between("parse_max_concurrency", self.parse_max_concurrency, 1, _MAX_MAP_CONCURRENCY)

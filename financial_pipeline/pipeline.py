@@ -321,6 +321,24 @@ class FinancialPipeline(Construct):
             security_groups=[self.network.security_group] if self.network else (),
         )
 
+        self.split = SplitProcessing(
+            self,
+            "Split",
+            storage=self.storage,
+            functions=functions,
+            max_concurrency=split_max_concurrency,
+            parse_max_concurrency=split.parse_max_concurrency,
+            threshold_bytes=split.threshold_bytes,
+            part_bytes=split.part_bytes,
+            # By ARN: given the key itself, CDK's state machine adds a log-delivery statement
+            # without source conditions to its policy; allow_log_delivery adds it with them.
+            encryption_key=(
+                use_only(self, "SplitEncryptionKey", self.encryption_key)
+                if self.encryption_key is not None
+                else None
+            ),
+        )
+        # The ingest owns its functions' wiring to the split: grants, variables, failures.
         self.ingest = Ingest(
             self,
             "Ingest",
@@ -329,35 +347,7 @@ class FinancialPipeline(Construct):
             reserved_concurrency=ingest.reserved_concurrency,
             sweep_interval=ingest.sweep_interval,
             encryption_key=self.encryption_key,
-        )
-        self.split = SplitProcessing(
-            self,
-            "Split",
-            storage=self.storage,
-            functions=functions,
-            max_concurrency=split_max_concurrency,
-            parse_max_concurrency=split.parse_max_concurrency,
-            # By ARN: given the key itself, CDK's state machine adds a log-delivery statement
-            # without source conditions to its policy; allow_log_delivery adds it with them.
-            encryption_key=(
-                use_only(self, "SplitEncryptionKey", self.encryption_key)
-                if self.encryption_key is not None
-                else None
-            ),
-            # Execution-status events finish_split failed on join the processor's failures.
-            failure_queue=self.ingest.failure_queue,
-        )
-        # The processor plans a large file: it writes the manifests under split/ and starts
-        # the job's execution; the planning pass itself stays under its duration SLO alarm.
-        processor = self.ingest.processor
-        self.split.grant_start_job(processor)
-        self.storage.grant_write_split(processor)
-        processor.add_environment(Env.STATE_MACHINE_ARN, self.split.state_machine.state_machine_arn)
-        processor.add_environment(Env.SPLIT_THRESHOLD_BYTES, str(split.threshold_bytes))
-        processor.add_environment(Env.PART_BYTES, str(split.part_bytes))
-        # A split job stays PROCESSING while its execution runs: the sweeper waits that long.
-        self.ingest.sweeper.add_environment(
-            Env.SPLIT_TIMEOUT_SECONDS, str(int(self.split.timeout.to_seconds()))
+            split=self.split,
         )
         self.event_bus = event_bus or events.EventBus.from_event_bus_name(
             self, "DefaultEventBus", _DEFAULT_EVENT_BUS

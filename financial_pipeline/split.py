@@ -17,15 +17,18 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from financial_pipeline._defaults import (
+    DEFAULT_PART_BYTES,
     DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
+    DEFAULT_SPLIT_THRESHOLD_BYTES,
     LOG_RETENTION,
     MAX_DISTRIBUTED_MAP_CONCURRENCY,
+    MAX_PRESIGNED_POST_BYTES,
     METRIC_PERIOD,
+    MIN_PART_BYTES,
     PROCESSOR_MAX_RETRIES,
-    QUEUE_REQUIRED,
     SPLIT_EXECUTION_TIMEOUT,
 )
 from financial_pipeline._names import name_prefix
@@ -155,6 +158,9 @@ class SplitProcessing(FunctionGroup, Construct):
         state_machine: the state machine; its physical name derives from this construct's
             place in the app.
         log_group: the state machine's log group (``/aws/vendedlogs/states/...``).
+        threshold_bytes: files larger than this take this path.
+        part_bytes: the target size of one part.
+        failure_queue: where ``finish_split``'s failed status events go, once set.
         functions, log_groups: the three functions and their log groups by role name
             (``ParsePart``, ``WritePartition``, ``FinishSplit``), the shape of `Api` and
             `Ingest`.
@@ -169,6 +175,8 @@ class SplitProcessing(FunctionGroup, Construct):
         functions: FunctionOptions,
         max_concurrency: int,
         parse_max_concurrency: int = DEFAULT_SPLIT_PARSE_MAX_CONCURRENCY,
+        threshold_bytes: int = DEFAULT_SPLIT_THRESHOLD_BYTES,
+        part_bytes: int = DEFAULT_PART_BYTES,
         timeout: Duration = SPLIT_EXECUTION_TIMEOUT,
         encryption_key: kms.IKey | None = None,
         failure_queue: sqs.IQueue | None = None,
@@ -184,12 +192,18 @@ class SplitProcessing(FunctionGroup, Construct):
                 from the results table's write capacity. 1 to 10,000.
             parse_max_concurrency: parts parsed at once (``ParseParts``); default 50. 1 to
                 10,000.
+            threshold_bytes: files larger than this are split (the `Ingest` given this split
+                tells its processor); ``part_bytes`` to 5 GiB, default 16 MiB.
+            part_bytes: target size of one part; 1 MiB to ``threshold_bytes``, default 8 MiB.
             timeout: how long one execution may run; default 12 hours (a 5 GiB file at the
                 on-demand table's 4,000 writes/s takes about 8).
             encryption_key: encrypts the state machine's definition and execution history and
                 its log group; default: AWS-owned keys.
             failure_queue: where the execution-status events ``finish_split`` failed on after
-                its retries go (an on-failure destination); default: a queue of its own.
+                its retries go (an on-failure destination). Default: the failure queue of the
+                `Ingest` this split is given to (``Ingest(split=...)``), which is watched by an
+                alarm; a split given neither fails synthesis, since a queue nobody watches
+                would lose those events quietly.
         """
         super().__init__(scope, construct_id)
         for name, value in (
@@ -200,6 +214,9 @@ class SplitProcessing(FunctionGroup, Construct):
                 raise ValueError(
                     f"{name} must be between 1 and {MAX_DISTRIBUTED_MAP_CONCURRENCY} (got {value})"
                 )
+        check_split_sizes(threshold_bytes=threshold_bytes, part_bytes=part_bytes)
+        self.threshold_bytes = threshold_bytes
+        self.part_bytes = part_bytes
         self._encryption_key = encryption_key
 
         self.parse_part = self._function(
@@ -288,7 +305,24 @@ class SplitProcessing(FunctionGroup, Construct):
         # The ItemReader reads the manifests (see _ManifestReader).
         storage.grant_read_split(self.state_machine)
         self._acknowledge_role()
-        self.execution_ended = self._execution_ended_rule(failure_queue, encryption_key)
+        self.execution_ended = self._execution_ended_rule()
+        self.failure_queue: sqs.IQueue | None = None
+        if failure_queue is not None:
+            self.send_failures_to(failure_queue)
+        self.node.add_validation(_NeedsFailureQueue(self))
+
+    def send_failures_to(self, queue: sqs.IQueue) -> None:
+        """Send the execution-status events ``finish_split`` failed on after its retries to
+        ``queue`` (its on-failure destination). Called once: by the constructor when given
+        ``failure_queue``, else by the `Ingest` this split is given to."""
+        if self.failure_queue is not None:
+            raise ValueError("this split's failure queue is already set")
+        self.failure_queue = queue
+        self.finish_split.configure_async_invoke(
+            retry_attempts=PROCESSOR_MAX_RETRIES,
+            max_event_age=Duration.hours(6),
+            on_failure=destinations.SqsDestination(queue),
+        )
 
     def grant_start_job(self, grantee: iam.IGrantable) -> iam.Grant:
         """Start an execution for a job (``states:StartExecution`` on this state machine).
@@ -371,27 +405,10 @@ class SplitProcessing(FunctionGroup, Construct):
         """Failed partition writes."""
         return self.write_partition.metric_errors(period=period, statistic="Sum")
 
-    def _execution_ended_rule(
-        self, failure_queue: sqs.IQueue | None, encryption_key: kms.IKey | None
-    ) -> events.Rule:
+    def _execution_ended_rule(self) -> events.Rule:
         """Step Functions' status changes of this state machine's executions that ended
         without finishing (FAILED, TIMED_OUT, ABORTED) invoke ``finish_split`` asynchronously.
         """
-        if failure_queue is None:
-            encryption: dict[str, Any] = (
-                {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key}
-                if encryption_key is not None
-                else {}
-            )
-            failure_queue = sqs.Queue(self, "FailureQueue", **{**QUEUE_REQUIRED, **encryption})
-            terminal = "This queue is the terminal on-failure destination of finish_split."
-            acknowledge(failure_queue, "AwsSolutions-SQS3", terminal)
-            acknowledge(failure_queue, "Serverless-SQSRedrivePolicy", terminal)
-        self.finish_split.configure_async_invoke(
-            retry_attempts=PROCESSOR_MAX_RETRIES,
-            max_event_age=Duration.hours(6),
-            on_failure=destinations.SqsDestination(failure_queue),
-        )
         rule = events.Rule(
             self,
             "ExecutionEnded",
@@ -644,3 +661,34 @@ class SplitProcessing(FunctionGroup, Construct):
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def check_split_sizes(*, threshold_bytes: int, part_bytes: int) -> None:
+    """Refuse a part size outside 1 MiB to 5 GiB, or a threshold below the part size or above
+    the largest upload."""
+    if not MIN_PART_BYTES <= part_bytes <= MAX_PRESIGNED_POST_BYTES:
+        raise ValueError(
+            f"part_bytes must be between {MIN_PART_BYTES} (1 MiB) and "
+            f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {part_bytes})"
+        )
+    if not part_bytes <= threshold_bytes <= MAX_PRESIGNED_POST_BYTES:
+        raise ValueError(
+            f"threshold_bytes must be between part_bytes ({part_bytes}) and "
+            f"{MAX_PRESIGNED_POST_BYTES} (5 GiB) (got {threshold_bytes})"
+        )
+
+
+@jsii.implements(IValidation)
+class _NeedsFailureQueue:
+    """Fails synthesis of a split whose failure queue was never set."""
+
+    def __init__(self, split: SplitProcessing) -> None:
+        self._split = split
+
+    def validate(self) -> list[str]:
+        if self._split.failure_queue is not None:
+            return []
+        return [
+            "SplitProcessing has no failure queue: pass failure_queue, or give the split to "
+            "an Ingest (Ingest(split=...)), whose failure queue it then shares"
+        ]

@@ -103,21 +103,72 @@ def test_r23_r13_finish_split_streams_its_merge_within_the_function_defaults(
     assert "EphemeralStorage" not in props
 
 
-def test_r23_split_processing_alone_keeps_its_own_failure_queue(stack: Any) -> None:
-    # Given SplitProcessing composed without a failure queue
+def _split_parts(stack: Any) -> tuple[Any, Any]:
     from aws_cdk import aws_lambda as lambda_
 
-    from financial_pipeline import SplitProcessing, Storage
+    from financial_pipeline import Storage
     from financial_pipeline.function import FunctionOptions
 
     storage = Storage(stack, "Storage")
     options = FunctionOptions(code=lambda_.Code.from_inline("def handler(event, context): pass"))
+    return storage, options
+
+
+def test_r23_split_processing_alone_needs_a_failure_queue(stack: Any) -> None:
+    # Given SplitProcessing composed with neither a failure queue nor an Ingest
+    from financial_pipeline import SplitProcessing
+
+    storage, options = _split_parts(stack)
     SplitProcessing(stack, "Split", storage=storage, functions=options, max_concurrency=1)
+    # Then synthesis fails and says what to give it
+    with pytest.raises(RuntimeError, match=r"SplitProcessing has no failure queue"):
+        Template.from_stack(stack)
+
+
+def test_r23_split_processing_sends_its_failures_to_the_queue_it_is_given(stack: Any) -> None:
+    from aws_cdk import aws_sqs as sqs
+
+    from financial_pipeline import SplitProcessing
+
+    storage, options = _split_parts(stack)
+    queue = sqs.Queue(stack, "Failures", enforce_ssl=True)
+    SplitProcessing(
+        stack, "Split", storage=storage, functions=options, max_concurrency=1, failure_queue=queue
+    )
     template = Template.from_stack(stack)
-    # Then finish_split's failed status events go to a queue of its own
     (queue_id,) = resources(template, "AWS::SQS::Queue")
     (config,) = resources(template, "AWS::Lambda::EventInvokeConfig").values()
     assert config["Properties"]["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}
     }
     assert config["Properties"]["MaximumRetryAttempts"] == 2
+
+
+def test_r23_ingest_given_the_split_wires_its_processor_sweeper_and_failures(stack: Any) -> None:
+    # Given an Ingest composed with a SplitProcessing, as FinancialPipeline does
+    from financial_pipeline import Ingest, SplitProcessing
+
+    storage, options = _split_parts(stack)
+    split = SplitProcessing(
+        stack,
+        "Split",
+        storage=storage,
+        functions=options,
+        max_concurrency=1,
+        threshold_bytes=64 * 1024**2,
+        part_bytes=4 * 1024**2,
+    )
+    ingest = Ingest(stack, "Ingest", storage=storage, functions=options, split=split)
+    template = Template.from_stack(stack)
+    # Then the processor knows the state machine and the sizes, the sweeper the timeout
+    functions = resources(template, "AWS::Lambda::Function")
+    processor = functions[stack.resolve(ingest.processor.node.default_child.logical_id)]
+    variables = processor["Properties"]["Environment"]["Variables"]
+    assert variables["SPLIT_THRESHOLD_BYTES"] == str(64 * 1024**2)
+    assert variables["PART_BYTES"] == str(4 * 1024**2)
+    assert "STATE_MACHINE_ARN" in variables
+    sweeper = functions[stack.resolve(ingest.sweeper.node.default_child.logical_id)]
+    assert "SPLIT_TIMEOUT_SECONDS" in sweeper["Properties"]["Environment"]["Variables"]
+    # And the split's failures share the ingest's one queue
+    assert split.failure_queue is ingest.failure_queue
+    assert len(resources(template, "AWS::SQS::Queue")) == 1
