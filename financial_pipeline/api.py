@@ -208,6 +208,20 @@ class Api(FunctionGroup, Construct):
                 f"(got {bad_origins!r})"
             )
         removal_policy = functions.removal_policy
+        self._handlers(functions, cors_allow_origins)
+        self._grant_handlers(storage)
+        self._rest_api(
+            functions,
+            cors_allow_origins=cors_allow_origins,
+            api_name=api_name,
+            cloud_watch_role=cloud_watch_role,
+        )
+        self._secure_stage(web_acl_arn)
+        self._gateway_responses(cors_allow_origins)
+        self._routes(authorization, existing_user_pool, removal_policy)
+
+    def _handlers(self, functions: FunctionOptions, cors_allow_origins: Sequence[str]) -> None:
+        """One function per route, each with the allowed origins in its environment."""
         handler_options = dataclasses.replace(
             functions,
             environment={
@@ -243,6 +257,8 @@ class Api(FunctionGroup, Construct):
         self.status_function = self._add_member("Status", status)
         self.results_function = self._add_member("Results", results)
 
+    def _grant_handlers(self, storage: Storage) -> None:
+        """Each handler may do what it does, and nothing more."""
         # Only what each handler does: the presigned POST is signed for incoming/ only.
         storage.grant_create_jobs(self.upload_function)
         storage.grant_presign_uploads(self.upload_function)
@@ -250,12 +266,21 @@ class Api(FunctionGroup, Construct):
         storage.grant_read_reports(self.status_function)
         storage.grant_read_results(self.results_function)
 
+    def _rest_api(
+        self,
+        functions: FunctionOptions,
+        *,
+        cors_allow_origins: Sequence[str],
+        api_name: str | None,
+        cloud_watch_role: bool,
+    ) -> None:
+        """The REST API, its stage (throttled, traced, logged) and the stage's access log."""
         self.access_log_group = logs.LogGroup(
             self,
             "AccessLogs",
             retention=LOG_RETENTION,
             encryption_key=functions.encryption_key,
-            removal_policy=removal_policy,
+            removal_policy=functions.removal_policy,
         )
         cors = (
             apigw.CorsOptions(
@@ -301,8 +326,10 @@ class Api(FunctionGroup, Construct):
                 ),
             ),
         )
-        api = self.rest_api
-        stage = api.deployment_stage
+
+    def _secure_stage(self, web_acl_arn: str | None) -> None:
+        """The stage's web ACL (or why there is none) and its other acknowledgments."""
+        stage = self.rest_api.deployment_stage
         self.web_acl_association: wafv2.CfnWebACLAssociation | None = None
         if web_acl_arn is not None:
             validate_web_acl_arn(web_acl_arn)
@@ -330,7 +357,7 @@ class Api(FunctionGroup, Construct):
             "integration here is a Lambda proxy invoked through IAM, with no HTTP backend.",
         )
         # CDK creates this role (cloud_watch_role) but does not expose it.
-        logging_role = api.node.try_find_child("CloudWatchRole")
+        logging_role = self.rest_api.node.try_find_child("CloudWatchRole")
         if logging_role is not None:
             acknowledge(
                 logging_role,
@@ -343,6 +370,8 @@ class Api(FunctionGroup, Construct):
                 ),
             )
 
+    def _gateway_responses(self, cors_allow_origins: Sequence[str]) -> None:
+        """API Gateway's own errors in the one error shape, with the correlation id."""
         headers = {CORRELATION_HEADER: GATEWAY_CORRELATION_SOURCE}
         # A gateway response header is static: it can allow one origin, not choose among
         # several (see cors_allow_origins above).
@@ -354,13 +383,21 @@ class Api(FunctionGroup, Construct):
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
             ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
         ):
-            api.add_gateway_response(
+            self.rest_api.add_gateway_response(
                 response_id,
                 type=response_type,
                 response_headers=headers,
                 templates={_JSON: ERROR_RESPONSE_TEMPLATE},
             )
 
+    def _routes(
+        self,
+        authorization: AuthorizationMode,
+        existing_user_pool: cognito.IUserPool | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        """The models, validators and the three routes, each behind the authorization."""
+        api = self.rest_api
         self.models = {
             name: api.add_model(
                 name, content_type=_JSON, model_name=name, schema=json_schema(schema)

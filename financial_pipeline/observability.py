@@ -9,6 +9,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -63,6 +64,19 @@ def error_rate(
         label=label,
         period=_PERIOD,
     )
+
+
+def check_error_rate(
+    threshold_percent: float, min_invocations: int, *, min_name: str = "min_invocations"
+) -> None:
+    """Refuse an error-rate threshold outside (0, 100] or a minimum below one invocation."""
+    if not 0 < threshold_percent <= 100:
+        raise ValueError(
+            "error_rate_threshold_percent must be more than 0 and at most 100 "
+            f"(got {threshold_percent})"
+        )
+    if min_invocations < 1:
+        raise ValueError(f"{min_name} must be at least 1 (got {min_invocations})")
 
 
 def pipeline_metric(
@@ -141,19 +155,47 @@ class Observability(Construct):
                 topic.
         """
         super().__init__(scope, construct_id)
-        if not 0 < error_rate_threshold_percent <= 100:
-            raise ValueError(
-                "error_rate_threshold_percent must be in (0, 100] "
-                f"(got {error_rate_threshold_percent})"
-            )
-        if min_invocations < 1:
-            raise ValueError(f"min_invocations must be at least 1 (got {min_invocations})")
+        check_error_rate(error_rate_threshold_percent, min_invocations)
         prefix = derived_name_prefix(self) if name_prefix is None else name_prefix
         if not _NAME_PREFIX.match(prefix):
             raise ValueError(
                 f"name_prefix must be 1-{MAX_PREFIX_LENGTH} letters, digits, '-' or '_' "
                 f"(got {prefix!r})"
             )
+        self._prefix = prefix
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self._topic(existing_topic, encryption_key, alarm_email)
+        self._action = cw_actions.SnsAction(self.topic)
+        functions = {**api.functions, **ingest.functions, **(split.functions if split else {})}
+        rate_metrics = self._error_rate_alarms(
+            functions,
+            scheduled=ingest.sweeper,
+            threshold_percent=error_rate_threshold_percent,
+            min_invocations=min_invocations,
+        )
+        throttle_metrics = self._throttle_alarms(storage)
+        queue_depth, events_published, events_failed = self._pipeline_alarms(
+            ingest, split, environment_name
+        )
+        self._api_alarm(api, error_rate_threshold_percent, min_invocations)
+        self._dashboard(
+            api=api,
+            ingest=ingest,
+            split=split,
+            rate_metrics=list(rate_metrics.values()),
+            throttle_metrics=throttle_metrics,
+            queue_depth=queue_depth,
+            events=(events_published, events_failed),
+        )
+
+    def _topic(
+        self,
+        existing_topic: sns.ITopic | None,
+        encryption_key: kms.IKey | None,
+        alarm_email: str | None,
+    ) -> None:
+        """The alarm topic (new, or the user's), its key's statement for the alarms, and the
+        e-mail subscription."""
         self.topic_key: kms.IKey | None
         self.topic: sns.ITopic
         if existing_topic is not None:
@@ -163,19 +205,19 @@ class Observability(Construct):
             self.topic_key = encryption_key or kms.Key(
                 self,
                 "TopicKey",
-                description=f"{prefix} alarm topic",
+                description=f"{self._prefix} alarm topic",
                 enable_key_rotation=True,
             )
             self.topic = sns.Topic(
                 self,
                 "AlarmTopic",
-                display_name=f"{prefix} alarms",
+                display_name=f"{self._prefix} alarms",
                 master_key=self.topic_key,
                 enforce_ssl=True,
             )
         if self.topic_key is not None:
             # Only this account's alarms of this pipeline may use the key.
-            allow_alarms(self.topic_key, prefix)
+            allow_alarms(self.topic_key, self._prefix)
         if alarm_email:
             acknowledge(
                 self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email)),
@@ -183,41 +225,48 @@ class Observability(Construct):
                 "E-mail is a courtesy copy of the alarm; the alarm state and history stay in "
                 "CloudWatch when a message cannot be delivered.",
             )
-        action = cw_actions.SnsAction(self.topic)
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
 
-        def alarm(
-            name: str,
-            metric: cloudwatch.IMetric,
-            threshold: float,
-            description: str,
-            *,
-            evaluation_periods: int = 1,
-            datapoints_to_alarm: int = 1,
-        ) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                f"{name}Alarm",
-                alarm_name=f"{prefix}-{name}",
-                alarm_description=description,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=evaluation_periods,
-                datapoints_to_alarm=datapoints_to_alarm,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
-            self.alarms[name] = created
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: int = 1,
+    ) -> None:
+        created = cloudwatch.Alarm(
+            self,
+            f"{name}Alarm",
+            alarm_name=f"{self._prefix}-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        created.add_alarm_action(self._action)
+        created.add_ok_action(self._action)
+        self.alarms[name] = created
 
-        functions = {**api.functions, **ingest.functions, **(split.functions if split else {})}
+    def _error_rate_alarms(
+        self,
+        functions: dict[str, lambda_.IFunction],
+        *,
+        scheduled: lambda_.IFunction,
+        threshold_percent: float,
+        min_invocations: int,
+    ) -> dict[str, cloudwatch.MathExpression]:
+        """One error-rate alarm per function; returns the rates, by function name."""
         rate_metrics: dict[str, cloudwatch.MathExpression] = {}
         for name, function in functions.items():
-            # The sweeper runs once per sweep interval: a volume guard would silence it forever, so
-            # it alarms when 2 of 3 consecutive runs fail instead.
-            scheduled = function is ingest.sweeper
-            guard = 1 if scheduled else min_invocations
+            # The sweeper runs once per sweep interval: a volume guard would silence it
+            # forever, so it alarms when 2 of 3 consecutive runs fail instead.
+            is_scheduled = function is scheduled
+            guard = 1 if is_scheduled else min_invocations
             rate_metrics[name] = error_rate(
                 function.metric_errors(period=_PERIOD, statistic="Sum"),
                 function.metric_invocations(period=_PERIOD, statistic="Sum"),
@@ -225,16 +274,19 @@ class Observability(Construct):
                 label=f"{name} error rate (%)",
                 key=name,
             )
-            alarm(
+            self._alarm(
                 f"{name}ErrorRate",
                 rate_metrics[name],
-                error_rate_threshold_percent,
-                f"{name} function: more than {error_rate_threshold_percent}% of at least "
+                threshold_percent,
+                f"{name} function: more than {threshold_percent}% of at least "
                 f"{guard} invocations failed in 5 minutes",
-                evaluation_periods=3 if scheduled else 1,
-                datapoints_to_alarm=2 if scheduled else 1,
+                evaluation_periods=3 if is_scheduled else 1,
+                datapoints_to_alarm=2 if is_scheduled else 1,
             )
+        return rate_metrics
 
+    def _throttle_alarms(self, storage: Storage) -> list[cloudwatch.IMetric]:
+        """An alarm on any throttled request of either table or index; returns the metrics."""
         throttles = {
             "ResultsTableReadThrottles": (
                 storage.metric_results_read_throttles(),
@@ -270,27 +322,30 @@ class Observability(Construct):
             ),
         }
         for name, (metric, description) in throttles.items():
-            alarm(name, metric, 0, description)
-        throttle_metrics = [metric for metric, _ in throttles.values()]
+            self._alarm(name, metric, 0, description)
+        return [metric for metric, _ in throttles.values()]
 
+    def _pipeline_alarms(
+        self, ingest: Ingest, split: SplitProcessing | None, environment_name: str
+    ) -> tuple[cloudwatch.IMetric, cloudwatch.Metric, cloudwatch.Metric]:
+        """Failed events, failed split executions, failed job events and the processing SLO;
+        returns the failure queue's depth and the job-event metrics."""
         queue_depth = ingest.metric_failed_events()
-        alarm(
+        self._alarm(
             "FailureQueueDepth",
             queue_depth,
             0,
             "Uploads the processor failed on after every retry, and split executions' "
             "status changes finish_split failed on",
         )
-
         if split is not None:
-            alarm(
+            self._alarm(
                 "SplitExecutionsFailed",
                 split.metric_executions_unsuccessful(),
                 0,
                 "Large files: a state machine execution failed or timed out; its job is "
                 "FAILED and the execution can be redriven",
             )
-
         # R27: an event EventBridge refused or that could not be sent. The invocation fails
         # and its retry (or the sweeper) publishes it, so this pages on a bus or grant that
         # keeps refusing, which the retries cannot fix.
@@ -298,19 +353,18 @@ class Observability(Construct):
             METRIC_EVENTS_PUBLISHED, environment_name=environment_name
         )
         events_failed = pipeline_metric(METRIC_EVENTS_FAILED, environment_name=environment_name)
-        alarm(
+        self._alarm(
             "JobEventsFailed",
             events_failed,
             0,
             "Job events: at least one publish to EventBridge failed; it is retried, "
             "consumers hear of the job late until it succeeds",
         )
-
         # R21: a file is processed within 30 s. Duration is the processing time of one file;
         # two slow periods out of three page, one slow outlier does not. A split file's
         # processor invocation only plans it, so for those files this covers the planning;
         # their end-to-end time is the execution's (the dashboard's split graphs).
-        alarm(
+        self._alarm(
             "ProcessorDurationSlo",
             ingest.metric_processor_duration(statistic="p99"),
             PROCESSING_SLO.to_milliseconds(),
@@ -318,7 +372,9 @@ class Observability(Construct):
             evaluation_periods=3,
             datapoints_to_alarm=2,
         )
+        return queue_depth, events_published, events_failed
 
+    def _api_alarm(self, api: Api, threshold_percent: float, min_invocations: int) -> None:
         api_error_rate = error_rate(
             api.metric_server_errors(),
             api.metric_requests(),
@@ -326,17 +382,29 @@ class Observability(Construct):
             label="API 5XX rate (%)",
             key="Api",
         )
-        alarm(
+        self._alarm(
             "Api5xxRate",
             api_error_rate,
-            error_rate_threshold_percent,
-            f"API: more than {error_rate_threshold_percent}% of requests answered 5XX",
+            threshold_percent,
+            f"API: more than {threshold_percent}% of requests answered 5XX",
         )
 
+    def _dashboard(
+        self,
+        *,
+        api: Api,
+        ingest: Ingest,
+        split: SplitProcessing | None,
+        rate_metrics: list[cloudwatch.MathExpression],
+        throttle_metrics: list[cloudwatch.IMetric],
+        queue_depth: cloudwatch.IMetric,
+        events: tuple[cloudwatch.Metric, cloudwatch.Metric],
+    ) -> None:
+        events_published, events_failed = events
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=prefix,
+            dashboard_name=self._prefix,
             default_interval=Duration.hours(3),
         )
         self.dashboard.add_widgets(
@@ -355,9 +423,7 @@ class Observability(Construct):
                 right=[api.metric_latency(statistic="p99")],
                 width=12,
             ),
-            cloudwatch.GraphWidget(
-                title="Function error rates (%)", left=list(rate_metrics.values()), width=12
-            ),
+            cloudwatch.GraphWidget(title="Function error rates (%)", left=rate_metrics, width=12),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

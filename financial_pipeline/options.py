@@ -53,6 +53,7 @@ from financial_pipeline._defaults import (
 from financial_pipeline.api import AuthorizationMode
 from financial_pipeline.existing import check_exclusive
 from financial_pipeline.firewall import validate_web_acl_arn
+from financial_pipeline.observability import check_error_rate
 from financial_pipeline.split import check_split_sizes
 
 __all__ = [
@@ -353,16 +354,11 @@ class ObservabilityOptions:
             raise ValueError(
                 f"log_level must be one of {', '.join(LOG_LEVELS)} (got {self.log_level!r})"
             )
-        if not 0 < self.error_rate_threshold_percent <= 100:
-            raise ValueError(
-                "error_rate_threshold_percent must be more than 0 and at most 100 "
-                f"(got {self.error_rate_threshold_percent})"
-            )
-        if self.error_rate_min_invocations < 1:
-            raise ValueError(
-                "error_rate_min_invocations must be at least 1 "
-                f"(got {self.error_rate_min_invocations})"
-            )
+        check_error_rate(
+            self.error_rate_threshold_percent,
+            self.error_rate_min_invocations,
+            min_name="error_rate_min_invocations",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
