@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from local.children import ChildServer, free_port
 
 __all__ = ["Backend", "backend", "free_port", "moto_server"]
 
@@ -24,43 +24,21 @@ RESULTS_TABLE = "bench-results"
 BUCKET = "bench-uploads"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"backend exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port}")
-
-
 @contextlib.contextmanager
-def _process(args: list[str], port: int) -> Iterator[str]:
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _server(name: str, args: list[str], port: int) -> Iterator[str]:
+    """A child server on ``port`` (the local run's `ChildServer`), quiet, stopped on exit."""
+    server = ChildServer(name, args, port=port, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield server.wait().url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     port = free_port()
-    with _process(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port
+    with _server(
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port
     ) as url:
         yield url
 
@@ -85,7 +63,7 @@ def front(*, delay_ms: float, upstream: str, sink_tables: list[str] | None) -> I
             args += ["--sink-table", table]
     else:
         args.append("--proxy")
-    with _process(args, port) as url:
+    with _server("bench front", args, port) as url:
         yield url
 
 

@@ -104,9 +104,10 @@ class ChildServer:
         *,
         port: int,
         env: Mapping[str, str] | None = None,
+        stderr: int | None = None,
     ) -> None:
         self.port = port
-        self._child = Child(name, args, env=env)
+        self._child = Child(name, args, env=env, stderr=stderr)
 
     @property
     def name(self) -> str:
