@@ -9,11 +9,6 @@ import pytest
 from bench import generate, suite
 from bench.suite import Case, run_case
 
-pytestmark = pytest.mark.skipif(
-    not (suite.ROOT / "runtime" / "handlers" / "processor.py").exists(),
-    reason="the processor is not there",
-)
-
 
 @pytest.fixture(scope="module")
 def small_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, generate.FileStats]:

@@ -22,8 +22,7 @@ from local.synth import SynthesizedStack
 def split_pipeline(
     synthesized: SynthesizedStack, local_aws: LocalAws
 ) -> Iterator[tuple[LocalPipeline, Api]]:
-    if not has_state_machine(synthesized.template):
-        pytest.skip("the template has no split state machine")
+    assert has_state_machine(synthesized.template), "the dev template has no split path"
     with LocalPipeline(
         synthesized.template,
         stack_name=synthesized.stack_name,
