@@ -274,6 +274,7 @@ def test_r23_definition_is_the_runtime_contract(prod: Template) -> None:
 def test_r23_r29_definition_parses_with_motos_engine(synthesized: Synthesized, env: str) -> None:
     # Given the definition with its tokens replaced by plausible values
     from moto.stepfunctions.parser.asl.parse import asl_parser as parser
+
     _, props = _machine(synthesized.template(env))
     separator, parts = props["DefinitionString"]["Fn::Join"]
 
