@@ -11,7 +11,7 @@ import pytest
 from aws_cdk import aws_cognito as cognito
 from aws_cdk.assertions import Match, Template
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, LambdaOptions
 from financial_pipeline.api import (
     CORRELATION_HEADER,
     ERROR_RESPONSE_TEMPLATE,
@@ -267,7 +267,7 @@ def test_several_origins_reach_the_handlers_but_no_gateway_response_favours_one(
         stack,
         "Pipeline",
         environment_name="dev",
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
         cors_allow_origins=origins,
     )
 
@@ -305,7 +305,13 @@ def test_json_schema_converts_types_and_keywords() -> None:
 
 
 def _template_with(stack: cdk.Stack, **props: Any) -> Template:
-    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props)
+    FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+        **props,
+    )
     return Template.from_stack(stack)
 
 

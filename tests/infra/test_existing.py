@@ -17,6 +17,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from financial_pipeline import (
     FinancialPipeline,
     IngestOptions,
+    LambdaOptions,
     ObservabilityOptions,
     StorageOptions,
 )
@@ -71,7 +72,11 @@ def _jobs(scope: cdk.Stack, id_: str = "TheirJobs", **props: Any) -> dynamodb.Ta
 
 def _pipeline(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
     return FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+        **props,
     )
 
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from financial_pipeline import FinancialPipeline, Profile
+from financial_pipeline import FinancialPipeline, LambdaOptions, Profile
 from financial_pipeline._defaults import NONCURRENT_VERSION_EXPIRATION_DAYS
 from financial_pipeline.firewall import MANAGED_RULE_GROUPS
 from financial_pipeline.nag import COMPLIANCE_PACKS, add_compliance_packs, add_rule_packs
@@ -494,7 +494,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         existing_encryption_key=kms.Key(own, "Key", enable_key_rotation=True),
         existing_vpc=own_vpc,
         existing_web_acl_arn=WEB_ACL_ARN,
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     # An imported key (its owner keeps its policy), a VPC whose endpoints exist already.
     imported = cdk.Stack(app, "Imported", env=env)
@@ -518,7 +518,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ),
         existing_vpc=imported_vpc,
         vpc_endpoints=False,
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     # The default profile with versioning alone.
     versioned = cdk.Stack(app, "Versioned", env=env)
@@ -527,7 +527,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         "Pipeline",
         environment_name="dev",
         bucket_versioning=True,
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     add_rule_packs(app)
     add_compliance_packs(app, own, imported)
@@ -624,7 +624,11 @@ def test_r26_versioning_alone_keeps_sse_s3_and_lambdas_network(variants: Synthes
 
 def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
     return FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+        **props,
     )
 
 

@@ -18,6 +18,7 @@ from financial_pipeline import (
     FinancialPipeline,
     JobEventType,
     JobStatus,
+    LambdaOptions,
     job_events_pattern,
 )
 from financial_pipeline.contract import EVENT_SOURCE, JOBS_EVENT_INDEX, Env
@@ -100,7 +101,11 @@ def own_bus(tmp_path_factory: pytest.TempPathFactory) -> Template:
     stack = cdk.Stack(app, "OwnBus", env=cdk.Environment(region=REGION))
     bus = events.EventBus(stack, "Bus", event_bus_name="back-office")
     pipeline = FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", event_bus=bus, bundle_dependencies=False
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        event_bus=bus,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     queue = sqs.Queue(stack, "Consumer", enforce_ssl=True)
     pipeline.on_job_finished(targets.SqsQueue(queue))
@@ -220,7 +225,10 @@ def test_fails_r27_on_job_finished_refuses_a_bad_status_before_making_a_rule(
 ) -> None:
     # Given a pipeline / When a rule for a non-final status is asked
     pipeline = FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     queue = sqs.Queue(stack, "Queue")
     with pytest.raises(ValueError, match="statuses must be"):

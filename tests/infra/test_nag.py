@@ -11,7 +11,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, LambdaOptions
 from financial_pipeline.nag import acknowledge, add_rule_packs
 
 from .conftest import ENVIRONMENTS, REGION, Synthesized, cdk_context, synthesize
@@ -127,11 +127,20 @@ def auth_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     for mode in ("cognito", "none"):
         stack = cdk.Stack(app, f"Auth-{mode}", env=env)
         FinancialPipeline(
-            stack, "Pipeline", environment_name="dev", authorization=mode, bundle_dependencies=False
+            stack,
+            "Pipeline",
+            environment_name="dev",
+            authorization=mode,
+            lambda_options=LambdaOptions(bundle_dependencies=False),
         )
     # The negative case: a pipeline stack with one resource nobody acknowledged.
     stack = cdk.Stack(app, "Auth-iam-extra", env=env)
-    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False)
+    FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
     sqs.Queue(stack, "Unacknowledged", encryption=sqs.QueueEncryption.SQS_MANAGED)
     add_rule_packs(app)
     return synthesize(

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 from constructs import Construct
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, LambdaOptions
 from financial_pipeline._names import name_prefix
 from financial_pipeline.nag import add_rule_packs
 
@@ -26,8 +26,18 @@ def two_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("two")
     app = cdk.App(outdir=str(outdir), context=cdk_context())
     stack = cdk.Stack(app, "Shared", env=cdk.Environment(region=REGION))
-    FinancialPipeline(stack, "Trades", environment_name="dev", bundle_dependencies=False)
-    FinancialPipeline(stack, "Quotes", environment_name="quotes", bundle_dependencies=False)
+    FinancialPipeline(
+        stack,
+        "Trades",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
+    FinancialPipeline(
+        stack,
+        "Quotes",
+        environment_name="quotes",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
     add_rule_packs(app)
     return synthesize(app, outdir, {"stack": "Shared"})
 
@@ -119,7 +129,10 @@ def test_name_prefix_of_a_deep_path_is_cut_with_a_hash() -> None:
 def test_fails_on_a_name_prefix_a_dashboard_cannot_carry(stack: cdk.Stack, tmp_path: Path) -> None:
     # Given an Observability name prefix with a space / Then it is refused, showing the value
     pipeline = FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
     )
     from financial_pipeline import Observability
 
@@ -138,7 +151,12 @@ def test_fails_pipeline_leaves_the_account_wide_api_gateway_role_alone_by_defaul
     stack: cdk.Stack,
 ) -> None:
     # Given a pipeline with default props
-    FinancialPipeline(stack, "Pipeline", environment_name="dev", bundle_dependencies=False)
+    FinancialPipeline(
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+    )
     # Then it sets no account-level API Gateway setting (one per account and region, which a
     # second stack would overwrite) and creates no role for it
     template = Template.from_stack(stack)
@@ -153,7 +171,7 @@ def test_pipeline_sets_the_api_gateway_account_role_when_asked(stack: cdk.Stack)
         stack,
         "Pipeline",
         environment_name="dev",
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
         api_cloud_watch_role=True,
     )
     template = Template.from_stack(stack)

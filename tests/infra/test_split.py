@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, LambdaOptions
 from financial_pipeline.contract import Env
 from financial_pipeline.pipeline import default_split_max_concurrency
 from infra.config import EnvironmentConfig
@@ -605,7 +605,11 @@ def test_r26_processor_may_encrypt_execution_input_for_this_state_machine_only(
 
 def _build(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
     return FinancialPipeline(
-        stack, "Pipeline", environment_name="dev", bundle_dependencies=False, **props
+        stack,
+        "Pipeline",
+        environment_name="dev",
+        lambda_options=LambdaOptions(bundle_dependencies=False),
+        **props,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk.assertions import Match, Template
 
-from financial_pipeline import FinancialPipeline
+from financial_pipeline import FinancialPipeline, LambdaOptions
 from financial_pipeline._defaults import (
     INCOMING_SAFETY_EXPIRATION_DAYS,
     MAX_UPLOAD_URL_TTL_DAYS,
@@ -287,7 +287,7 @@ def test_results_table_warm_throughput_prop_reaches_the_table(stack: cdk.Stack) 
         stack,
         "Pipeline",
         environment_name="dev",
-        bundle_dependencies=False,
+        lambda_options=LambdaOptions(bundle_dependencies=False),
         results_table_warm_throughput=warm,
     )
 
@@ -318,6 +318,6 @@ def test_fails_on_non_positive_results_table_warm_throughput(
             stack,
             "Pipeline",
             environment_name="dev",
-            bundle_dependencies=False,
+            lambda_options=LambdaOptions(bundle_dependencies=False),
             results_table_warm_throughput=warm,
         )
