@@ -24,9 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runtime.contract import (
     EVENT_SOURCE,
-    METRIC_EVENTS_FAILED,
-    METRIC_EVENTS_PUBLISHED,
     ROW_COUNTS,
+    Metric,
     event_type_for,
 )
 from runtime.dal.jobs import utc_now
@@ -142,7 +141,7 @@ class JobEvents:
             message = str(entries[0].get("ErrorMessage", ""))
             self._failed(extra, code, message)
             raise EventPublishError(f"job event refused by EventBridge: {code}: {message}")
-        metrics.add_metric(name=METRIC_EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
         logger.info("job event published", extra=extra)
         try:
             self._jobs.event_published(job.job_id, job.event_pending, utc_now())
@@ -154,7 +153,7 @@ class JobEvents:
 
     @staticmethod
     def _failed(extra: dict[str, Any], code: str, message: str) -> None:
-        metrics.add_metric(name=METRIC_EVENTS_FAILED, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.EVENTS_FAILED, unit=MetricUnit.Count, value=1)
         logger.error(
             "job event not published",
             extra={**extra, "errorCode": code, "errorMessage": message[:500]},
