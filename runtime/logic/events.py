@@ -24,11 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runtime.contract import (
     EVENT_SOURCE,
-    ROW_COUNTS,
     Metric,
     event_type_for,
 )
-from runtime.dal.jobs import utc_now
+from runtime.dal.jobs import public_fields, utc_now
 from runtime.errors import RetryableError
 from runtime.observability import logger, metrics
 
@@ -56,23 +55,9 @@ def event_id(job: Job) -> str:
 
 
 def event_detail(job: Job) -> dict[str, Any]:
-    """The event's detail, from the job record (the contract's fields; optional ones only when
-    the job has them)."""
-    rows = dict.fromkeys(ROW_COUNTS, 0)
-    rows.update(job.rows)
-    detail: dict[str, Any] = {
-        "eventId": event_id(job),
-        "jobId": job.job_id,
-        "status": str(job.status),
-        "rows": rows,
-        "errors": job.errors,
-        "warnings": job.warnings,
-        "fileName": job.file_name,
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-    }
-    if job.sha256:
-        detail["sha256"] = job.sha256
+    """The event's detail, from the job record: its public fields (`public_fields`, as `/status`
+    answers them) and the contract's own; optional ones only when the job has them."""
+    detail: dict[str, Any] = {"eventId": event_id(job), **public_fields(job)}
     if job.report_key:
         detail["reportKey"] = job.report_key
     if job.owner:
