@@ -21,14 +21,15 @@ import time
 from typing import Any
 
 from local.context import LambdaContext
+from runtime.contract import Handler
 
 __all__ = ["HANDLERS", "main"]
 
 HANDLERS = {
-    "plan": "runtime.handlers.processor",
-    "part": "runtime.handlers.parse_part",
-    "partition": "runtime.handlers.write_partition",
-    "finish": "runtime.handlers.finish_split",
+    "plan": Handler.PROCESSOR,
+    "part": Handler.PARSE_PART,
+    "partition": Handler.WRITE_PARTITION,
+    "finish": Handler.FINISH_SPLIT,
 }
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     step = args[0]
     event = json.loads(sys.stdin.read())
-    module = importlib.import_module(HANDLERS[step])
+    module = importlib.import_module(HANDLERS[step].module)
     from runtime import clients  # noqa: PLC0415 - after the environment is read
 
     counts: collections.Counter[str] = collections.Counter()

@@ -27,6 +27,7 @@ from typing import Any
 from bench import charts, e2e, generate, split
 from bench.backends import backend, client_env, moto_server
 from bench.runner import processor_env
+from runtime.contract import Handler
 
 __all__ = ["main"]
 
@@ -37,7 +38,7 @@ BENCHMARKS = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SPLIT_MARKERS = ("<!-- bench:split:begin -->", "<!-- bench:split:end -->")
 CHARTS = ROOT / "docs" / "bench"
-HANDLERS = ("upload", "status", "results", "processor", "sweeper")
+HANDLERS = (Handler.UPLOAD, Handler.STATUS, Handler.RESULTS, Handler.PROCESSOR, Handler.SWEEPER)
 SYMBOLS = 50
 BAD_SHARE = 0.01
 
@@ -142,13 +143,14 @@ def import_times(repeat: int = 5) -> dict[str, float | str]:
         }
     )
     times: dict[str, float | str] = {}
-    for name in HANDLERS:
-        if not (ROOT / "runtime" / "handlers" / f"{name}.py").exists():
+    for handler in HANDLERS:
+        name = handler.module.rpartition(".")[2]
+        if not (ROOT / Path(*handler.module.split("."))).with_suffix(".py").exists():
             times[name] = "pending"
             continue
         code = (
             "import time; t = time.perf_counter(); "
-            f"import runtime.handlers.{name}; print((time.perf_counter() - t) * 1000)"
+            f"import {handler.module}; print((time.perf_counter() - t) * 1000)"
         )
         samples: list[float] = []
         for _ in range(repeat):

@@ -25,7 +25,7 @@ from financial_pipeline._defaults import (
 )
 from financial_pipeline._names import name_prefix
 from financial_pipeline.api_schema import MODELS
-from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS, Env
+from financial_pipeline.contract import CORRELATION_HEADER, RESULTS_QUERY_PARAMETERS, Env, Handler
 from financial_pipeline.firewall import validate_web_acl_arn
 from financial_pipeline.function import FunctionGroup, FunctionOptions, PipelineFunction
 from financial_pipeline.nag import NIST, acknowledge, compliance
@@ -45,9 +45,9 @@ STAGE_NAME: Final = "v1"
 _INVOKE_METHODS: Final = ("*", "GET", "POST")
 _INVOKE_PATH: Final = re.compile(r"^/(\*|upload|status/(\*|[^/*]+)|results/(\*|[^/*]+))$")
 HANDLERS: Final = {
-    "Upload": "runtime.handlers.upload.handler",
-    "Status": "runtime.handlers.status.handler",
-    "Results": "runtime.handlers.results.handler",
+    "Upload": Handler.UPLOAD,
+    "Status": Handler.STATUS,
+    "Results": Handler.RESULTS,
 }
 """The route handlers' ``module.function`` in the code asset, by function construct id."""
 # R5: API Gateway's own errors carry the same shape as the handlers' errors.

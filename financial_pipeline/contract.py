@@ -31,9 +31,11 @@ if TYPE_CHECKING:
         ROW_COUNTS,
         SPLIT_PREFIX,
         Env,
+        Handler,
         JobEventType,
         JobStatus,
         Metric,
+        SplitState,
         event_type_for,
     )
 else:
@@ -62,9 +64,11 @@ else:
     ROW_COUNTS = _shipped.ROW_COUNTS
     SPLIT_PREFIX = _shipped.SPLIT_PREFIX
     Env = _shipped.Env
+    Handler = _shipped.Handler
     JobEventType = _shipped.JobEventType
     JobStatus = _shipped.JobStatus
     Metric = _shipped.Metric
+    SplitState = _shipped.SplitState
     event_type_for = _shipped.event_type_for
 
 __all__ = [
@@ -84,8 +88,10 @@ __all__ = [
     "ROW_COUNTS",
     "SPLIT_PREFIX",
     "Env",
+    "Handler",
     "JobEventType",
     "JobStatus",
     "Metric",
+    "SplitState",
     "event_type_for",
 ]

@@ -27,7 +27,7 @@ from financial_pipeline._defaults import (
     SWEEP_INTERVAL,
     props_dict,
 )
-from financial_pipeline.contract import INCOMING_PREFIX, Env
+from financial_pipeline.contract import INCOMING_PREFIX, Env, Handler
 from financial_pipeline.function import (
     FunctionGroup,
     FunctionOptions,
@@ -40,8 +40,6 @@ from financial_pipeline.storage import Storage
 
 __all__ = ["Ingest"]
 
-PROCESSOR_HANDLER: Final = "runtime.handlers.processor.handler"
-SWEEPER_HANDLER: Final = "runtime.handlers.sweeper.handler"
 # The singleton custom resource CDK adds to a stack for S3 bucket notifications; CDK exports
 # neither the construct nor its id.
 _NOTIFICATIONS_HANDLER: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
@@ -135,7 +133,7 @@ class Ingest(FunctionGroup, Construct):
         processor = PipelineFunction(
             self,
             "Processor",
-            handler=PROCESSOR_HANDLER,
+            handler=Handler.PROCESSOR,
             description="Validates an uploaded CSV and stores its rows",
             options=dataclasses.replace(
                 functions,
@@ -178,7 +176,7 @@ class Ingest(FunctionGroup, Construct):
         sweeper = PipelineFunction(
             self,
             "Sweeper",
-            handler=SWEEPER_HANDLER,
+            handler=Handler.SWEEPER,
             description="Expires abandoned jobs and re-drives stuck ones",
             options=functions,
         )

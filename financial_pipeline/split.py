@@ -32,6 +32,7 @@ from financial_pipeline._defaults import (
     SPLIT_EXECUTION_TIMEOUT,
 )
 from financial_pipeline._names import name_prefix
+from financial_pipeline.contract import Handler, SplitState
 from financial_pipeline.function import (
     FunctionGroup,
     FunctionOptions,
@@ -42,30 +43,12 @@ from financial_pipeline.nag import NIST, acknowledge, arn_of, compliance, findin
 from financial_pipeline.storage import Storage
 
 __all__ = [
-    "CHECK_KEYS_STATE",
     "EXECUTION_ENDED_STATUSES",
-    "FAIL_JOB_STATE",
-    "FINISH_SPLIT_HANDLER",
-    "FINISH_STATE",
-    "PARSE_PARTS_STATE",
-    "PARSE_PART_HANDLER",
-    "WRITE_PARTITIONS_STATE",
-    "WRITE_PARTITION_HANDLER",
     "SplitProcessing",
 ]
 
-PARSE_PART_HANDLER: Final = "runtime.handlers.parse_part.handler"
-WRITE_PARTITION_HANDLER: Final = "runtime.handlers.write_partition.handler"
-FINISH_SPLIT_HANDLER: Final = "runtime.handlers.finish_split.handler"
-# State names: the runtime and the local run code against them.
-PARSE_PARTS_STATE: Final = "ParseParts"
-WRITE_PARTITIONS_STATE: Final = "WritePartitions"
-FINISH_STATE: Final = "Finish"
-FAIL_JOB_STATE: Final = "FailJob"
-CHECK_KEYS_STATE: Final = "CheckKeys"
-_WRITE_OR_STOP_STATE: Final = "WriteOrStop"
-_NOTHING_TO_WRITE_STATE: Final = "NothingToWrite"
-_FAILED_STATE: Final = "JobFailed"
+# The handlers and the state names are the contract's (`Handler`, `SplitState`): finish_split
+# reads a failure's stage and the CheckKeys step by those names.
 # The execution statuses that end it without its definition's ending (a timeout or an abort
 # cannot be caught inside it): Step Functions' own EventBridge events fail the job then.
 EXECUTION_ENDED_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -220,17 +203,17 @@ class SplitProcessing(FunctionGroup, Construct):
         self._encryption_key = encryption_key
 
         self.parse_part = self._function(
-            "ParsePart", PARSE_PART_HANDLER, "Parses one byte-range part of a large file", functions
+            "ParsePart", Handler.PARSE_PART, "Parses one byte-range part of a large file", functions
         )
         self.write_partition = self._function(
             "WritePartition",
-            WRITE_PARTITION_HANDLER,
+            Handler.WRITE_PARTITION,
             "Writes one partition of a large file's rows",
             functions,
         )
         self.finish_split = self._function(
             "FinishSplit",
-            FINISH_SPLIT_HANDLER,
+            Handler.FINISH_SPLIT,
             "Merges the reports of a large file and finishes its job",
             # The R13 defaults: the report merge streams from S3 (no ephemeral storage beyond
             # Lambda's default, memory two read blocks per fragment within 256 MiB).
@@ -462,7 +445,7 @@ class SplitProcessing(FunctionGroup, Construct):
             "attempt.$": "$.attempt",
         }
         fail_job = self._invoke(
-            FAIL_JOB_STATE,
+            SplitState.FAIL_JOB,
             self.finish_split,
             payload={**job, "outcome": "FAILED", "failure.$": "$.failure", "stage.$": "$.stage"},
             result_path=sfn.JsonPath.DISCARD,
@@ -470,7 +453,7 @@ class SplitProcessing(FunctionGroup, Construct):
         ).next(
             sfn.Fail(
                 self,
-                _FAILED_STATE,
+                SplitState.JOB_FAILED,
                 error="SplitJobFailed",
                 cause="A step failed after its retries; the job records which and why.",
             )
@@ -488,7 +471,7 @@ class SplitProcessing(FunctionGroup, Construct):
             state.add_catch(record, errors=[sfn.Errors.ALL], result_path="$.failure")
 
         parse_parts = self._map(
-            PARSE_PARTS_STATE,
+            SplitState.PARSE_PARTS,
             storage,
             manifest_path="$.partsKey",
             item_selector={
@@ -498,15 +481,15 @@ class SplitProcessing(FunctionGroup, Construct):
                 "etag.$": "$.etag",
                 "part.$": "$$.Map.Item.Value",
             },
-            task=self._invoke("ParsePart", self.parse_part, retry=True),
+            task=self._invoke(SplitState.PARSE_PART, self.parse_part, retry=True),
             max_concurrency=parse_max_concurrency,
         )
         check_keys = self._invoke(
-            CHECK_KEYS_STATE,
+            SplitState.CHECK_KEYS,
             self.finish_split,
             payload={
                 **job,
-                "step": CHECK_KEYS_STATE,
+                "step": SplitState.CHECK_KEYS,
                 "startedAt.$": "$$.Execution.StartTime",
                 "timeoutSeconds": int(timeout.to_seconds()),
             },
@@ -514,7 +497,7 @@ class SplitProcessing(FunctionGroup, Construct):
             retry=True,
         )
         write_partitions = self._map(
-            WRITE_PARTITIONS_STATE,
+            SplitState.WRITE_PARTITIONS,
             storage,
             manifest_path="$.partitionsKey",
             item_selector={
@@ -522,29 +505,29 @@ class SplitProcessing(FunctionGroup, Construct):
                 "bucket.$": "$.bucket",
                 "partition.$": "$$.Map.Item.Value",
             },
-            task=self._invoke("WritePartition", self.write_partition, retry=True),
+            task=self._invoke(SplitState.WRITE_PARTITION, self.write_partition, retry=True),
             max_concurrency=max_concurrency,
         )
         finish = self._invoke(
-            FINISH_STATE,
+            SplitState.FINISH,
             self.finish_split,
             payload={**job, "outcome": "SUCCEEDED"},
             retry=True,
         )
         for state, stage in (
-            (parse_parts, PARSE_PARTS_STATE),
-            (check_keys, CHECK_KEYS_STATE),
-            (write_partitions, WRITE_PARTITIONS_STATE),
-            (finish, FINISH_STATE),
+            (parse_parts, SplitState.PARSE_PARTS),
+            (check_keys, SplitState.CHECK_KEYS),
+            (write_partitions, SplitState.WRITE_PARTITIONS),
+            (finish, SplitState.FINISH),
         ):
             catch(state, stage)
         # CheckKeys answers write=false when the job is final already (refused there, or
         # finished by something else): nothing is written, the execution just ends.
         write_or_stop = (
-            sfn.Choice(self, _WRITE_OR_STOP_STATE)
+            sfn.Choice(self, SplitState.WRITE_OR_STOP)
             .when(
                 sfn.Condition.boolean_equals("$.keys.write", False),
-                sfn.Succeed(self, _NOTHING_TO_WRITE_STATE),
+                sfn.Succeed(self, SplitState.NOTHING_TO_WRITE),
             )
             .otherwise(write_partitions.next(finish))
         )

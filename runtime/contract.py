@@ -2,8 +2,9 @@
 
 The Lambda code imports this module as ``runtime.contract``. The construct library loads the
 very same file from the code it ships (``financial_pipeline.contract``), so an environment
-variable, an index, an object prefix or a job status is spelled in one place. Standard library
-only: the module is loaded outside the ``runtime`` package too.
+variable, an index, an object prefix, a job status, a handler's path or a state name of the split
+state machine is spelled in one place. Standard library only: the module is loaded outside the
+``runtime`` package too.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ __all__ = [
     "ROW_COUNTS",
     "SPLIT_PREFIX",
     "Env",
+    "Handler",
     "JobEventType",
     "JobStatus",
     "Metric",
+    "SplitState",
     "event_type_for",
 ]
 
@@ -79,6 +82,43 @@ class Env(enum.StrEnum):
     EVENT_BUS_ARN = "EVENT_BUS_ARN"
     """The ARN of the EventBridge bus the functions that finish jobs publish to; the
     construct sets the ARN, so that a bus of another account is the one they reach."""
+
+
+class Handler(enum.StrEnum):
+    """Each function's handler, ``module.function`` in the code asset (``runtime/`` at its root)."""
+
+    UPLOAD = "runtime.handlers.upload.handler"
+    STATUS = "runtime.handlers.status.handler"
+    RESULTS = "runtime.handlers.results.handler"
+    PROCESSOR = "runtime.handlers.processor.handler"
+    SWEEPER = "runtime.handlers.sweeper.handler"
+    PARSE_PART = "runtime.handlers.parse_part.handler"
+    WRITE_PARTITION = "runtime.handlers.write_partition.handler"
+    FINISH_SPLIT = "runtime.handlers.finish_split.handler"
+
+    @property
+    def module(self) -> str:
+        """The handler's module, ``runtime.handlers.<name>``."""
+        return self.value.rpartition(".")[0]
+
+
+class SplitState(enum.StrEnum):
+    """The split state machine's state names. The four steps that catch are also the `stage` a
+    failure names (``$.stage``, set by the step's ``<step>Failed`` Pass state), and `CHECK_KEYS`
+    the `step` of the event `finish_split` gets from that state."""
+
+    PARSE_PARTS = "ParseParts"
+    PARSE_PART = "ParsePart"
+    """The task inside `PARSE_PARTS`, one per part."""
+    CHECK_KEYS = "CheckKeys"
+    WRITE_OR_STOP = "WriteOrStop"
+    NOTHING_TO_WRITE = "NothingToWrite"
+    WRITE_PARTITIONS = "WritePartitions"
+    WRITE_PARTITION = "WritePartition"
+    """The task inside `WRITE_PARTITIONS`, one per partition."""
+    FINISH = "Finish"
+    FAIL_JOB = "FailJob"
+    JOB_FAILED = "JobFailed"
 
 
 JOBS_STATUS_INDEX: Final = "ByStatus"

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime import clients
+from runtime.contract import Metric, SplitState
 from runtime.logic.split.steps import (
-    CHECK_KEYS_STEP,
     is_execution_status_change,
     run_check_keys,
     run_execution_ended,
@@ -38,18 +38,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = run_execution_ended(event, settings, s3, dynamodb, events)
         # 1 when an ended execution left its job unfinished and this failed it.
         metrics.add_metric(
-            name="SplitExecutionsEndedUnfinished",
+            name=Metric.SPLIT_EXECUTIONS_ENDED_UNFINISHED,
             unit=MetricUnit.Count,
             value=1 if result.get("outcome") == "failed" else 0,
         )
         logger.info("split execution ended", extra={"result": result})
         return result
     logger.append_keys(jobId=event.get("jobId"))
-    if event.get("step") == CHECK_KEYS_STEP:
+    if event.get("step") == SplitState.CHECK_KEYS:
         result = run_check_keys(event, settings, s3, dynamodb, events)
         # 1 when the hottest symbol could not be written in time and the job was refused.
         metrics.add_metric(
-            name="SplitJobsRefusedHotKey",
+            name=Metric.SPLIT_JOBS_REFUSED_HOT_KEY,
             unit=MetricUnit.Count,
             value=1 if result.get("outcome") == "refused" else 0,
         )
@@ -57,7 +57,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = run_finish(event, settings, s3, dynamodb, events)
     # 1 when this run finished the job, 0 for a repeat.
     metrics.add_metric(
-        name="SplitJobsFinished",
+        name=Metric.SPLIT_JOBS_FINISHED,
         unit=MetricUnit.Count,
         value=1 if result.get("outcome") == "processed" else 0,
     )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime import clients
+from runtime.contract import Metric
 from runtime.logic.split.steps import run_part
 from runtime.observability import logger, metrics, tracer
 from runtime.settings import get_settings
@@ -25,6 +26,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = run_part(event, settings, clients.s3(), clients.dynamodb())
     # Records of the part, before the partitions decide duplicates.
     metrics.add_metric(
-        name="RowsParsed", unit=MetricUnit.Count, value=int(result.get("records", 0))
+        name=Metric.ROWS_PARSED, unit=MetricUnit.Count, value=int(result.get("records", 0))
     )
     return result

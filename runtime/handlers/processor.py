@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime import clients
+from runtime.contract import Metric
 from runtime.logic.notifications import created_objects
 from runtime.logic.processor import Processor
 from runtime.observability import logger, metrics, tracer
@@ -35,5 +36,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refs = created_objects(event)
     # Recorded for every event, test events and repeats included (0 or more objects), so an
     # invocation that finishes no job still says what it was given.
-    metrics.add_metric(name="ObjectsNotified", unit=MetricUnit.Count, value=len(refs))
+    metrics.add_metric(name=Metric.OBJECTS_NOTIFIED, unit=MetricUnit.Count, value=len(refs))
     return {"results": [processor.handle(ref) for ref in refs]}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime import clients
-from runtime.contract import METRIC_EVENTS_FAILED, METRIC_EVENTS_PUBLISHED
+from runtime.contract import Metric
 from runtime.dal.jobs import JobStore, utc_now
 from runtime.dal.objects import ObjectStore
 from runtime.logic.events import JobEvents
@@ -28,7 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     metrics.set_default_dimensions(environment=settings.environment)
     # A zero for each, so every run has a datapoint even when it published nothing.
-    for name in (METRIC_EVENTS_PUBLISHED, METRIC_EVENTS_FAILED):
+    for name in (Metric.EVENTS_PUBLISHED, Metric.EVENTS_FAILED):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=0)
     jobs = JobStore(clients.dynamodb(), settings.jobs_table)
     sweeper = Sweeper(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from runtime import clients
+from runtime.contract import Metric
 from runtime.logic.split.steps import run_partition
 from runtime.observability import logger, metrics, tracer
 from runtime.settings import get_settings
@@ -25,6 +26,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = run_partition(event, settings, clients.s3(), clients.dynamodb())
     # Winners of the partition stored in the results table.
     metrics.add_metric(
-        name="RowsWritten", unit=MetricUnit.Count, value=int(result.get("accepted", 0))
+        name=Metric.ROWS_WRITTEN, unit=MetricUnit.Count, value=int(result.get("accepted", 0))
     )
     return result

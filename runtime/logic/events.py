@@ -24,12 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from runtime.contract import (
     EVENT_SOURCE,
-    METRIC_EVENTS_FAILED,
-    METRIC_EVENTS_PUBLISHED,
-    ROW_COUNTS,
+    Metric,
     event_type_for,
 )
-from runtime.dal.jobs import utc_now
+from runtime.dal.jobs import public_fields, utc_now
 from runtime.errors import RetryableError
 from runtime.observability import logger, metrics
 
@@ -57,23 +55,9 @@ def event_id(job: Job) -> str:
 
 
 def event_detail(job: Job) -> dict[str, Any]:
-    """The event's detail, from the job record (the contract's fields; optional ones only when
-    the job has them)."""
-    rows = dict.fromkeys(ROW_COUNTS, 0)
-    rows.update(job.rows)
-    detail: dict[str, Any] = {
-        "eventId": event_id(job),
-        "jobId": job.job_id,
-        "status": str(job.status),
-        "rows": rows,
-        "errors": job.errors,
-        "warnings": job.warnings,
-        "fileName": job.file_name,
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-    }
-    if job.sha256:
-        detail["sha256"] = job.sha256
+    """The event's detail, from the job record: its public fields (`public_fields`, as `/status`
+    answers them) and the contract's own; optional ones only when the job has them."""
+    detail: dict[str, Any] = {"eventId": event_id(job), **public_fields(job)}
     if job.report_key:
         detail["reportKey"] = job.report_key
     if job.owner:
@@ -142,7 +126,7 @@ class JobEvents:
             message = str(entries[0].get("ErrorMessage", ""))
             self._failed(extra, code, message)
             raise EventPublishError(f"job event refused by EventBridge: {code}: {message}")
-        metrics.add_metric(name=METRIC_EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
         logger.info("job event published", extra=extra)
         try:
             self._jobs.event_published(job.job_id, job.event_pending, utc_now())
@@ -154,7 +138,7 @@ class JobEvents:
 
     @staticmethod
     def _failed(extra: dict[str, Any], code: str, message: str) -> None:
-        metrics.add_metric(name=METRIC_EVENTS_FAILED, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.EVENTS_FAILED, unit=MetricUnit.Count, value=1)
         logger.error(
             "job event not published",
             extra={**extra, "errorCode": code, "errorMessage": message[:500]},

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from runtime.contract import ROW_COUNTS, JobStatus
+from runtime.contract import ROW_COUNTS, JobStatus, Metric
 from runtime.dal import objects
 from runtime.dal.jobs import Job, JobStore, earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
@@ -485,11 +485,13 @@ class Processor:
 
     @staticmethod
     def _emit(rows: dict[str, int], started: float) -> None:
-        metrics.add_metric(name="RowsAccepted", unit=MetricUnit.Count, value=rows["accepted"])
-        metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=rows["rejected"])
-        metrics.add_metric(name="RowsDuplicate", unit=MetricUnit.Count, value=rows["duplicates"])
+        metrics.add_metric(name=Metric.ROWS_ACCEPTED, unit=MetricUnit.Count, value=rows["accepted"])
+        metrics.add_metric(name=Metric.ROWS_REJECTED, unit=MetricUnit.Count, value=rows["rejected"])
         metrics.add_metric(
-            name="JobDurationMs",
+            name=Metric.ROWS_DUPLICATE, unit=MetricUnit.Count, value=rows["duplicates"]
+        )
+        metrics.add_metric(
+            name=Metric.JOB_DURATION,
             unit=MetricUnit.Milliseconds,
             value=(time.monotonic() - started) * 1000,
         )

@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from runtime.contract import FINAL_STATUSES, JobStatus
-from runtime.dal.jobs import no_rows
+from runtime.dal.jobs import public_fields
 from runtime.errors import BadRequestError, NotFoundError
 from runtime.logic.owner import may_read
 
@@ -32,19 +32,10 @@ def parse_job_id(raw: str) -> str:
 
 
 def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
-    rows = no_rows()
-    rows.update(job.rows)
-    body: dict[str, Any] = {
-        "jobId": job.job_id,
-        "status": job.status,
-        "fileName": job.file_name,
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-        "expiresAt": job.expires_at,
-        "rows": rows,
-        "errors": job.errors,
-        "warnings": job.warnings,
-    }
+    """The job's public fields (`public_fields`, as its event carries them), with its upload's
+    expiry, progress while it runs, what the upload declared, and the report link."""
+    body = public_fields(job)
+    body["expiresAt"] = job.expires_at
     if job.status == JobStatus.PROCESSING:
         # R24: one part for a file the single pass reads, the planned parts for a split one.
         body["progress"] = {
@@ -52,9 +43,7 @@ def status_body(job: Job, report_url: str | None) -> dict[str, Any]:
             "partsDone": job.parts_done,
             "rowsProcessed": job.rows_processed,
         }
-    # R28: the file's digest once a pass computed it, and what the upload declared.
-    if job.sha256:
-        body["sha256"] = job.sha256
+    # R28: what the upload declared (the file's digest is a public field).
     if job.expected_sha256:
         body["expectedSha256"] = job.expected_sha256
     if job.expected_rows is not None:

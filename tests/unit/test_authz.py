@@ -401,7 +401,7 @@ def test_an_sse_kms_bucket_adds_the_kms_calls_s3_makes() -> None:
     assert pairs(head) == [("s3:GetObject", f"{BUCKET_ARN}/k")]  # metadata only
 
 
-# --- DynamoDB (runtime/dal/jobs.py, results_table.py, writer) -----------------------------------
+# --- DynamoDB (runtime/dal/jobs/, results_table.py, writer) --------------------------------------
 
 
 def dynamodb_call(operation: str, **params: Any) -> list[Check]:

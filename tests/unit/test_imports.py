@@ -17,6 +17,13 @@ PACKAGES = ("financial_pipeline", "infra", "runtime", "local", "fpipe", "bench")
 # Top-level modules of the checkout beside the packages.
 MODULES = ("app",)
 _EVERYTHING_ELSE = ("financial_pipeline", "infra", "app", "local", "bench", "fpipe", "tests")
+# The jobs table's modules of each path that changes a job (runtime/dal/jobs/).
+_JOB_PATHS = (
+    "runtime.dal.jobs.single_pass",
+    "runtime.dal.jobs.split",
+    "runtime.dal.jobs.sweeper",
+    "runtime.dal.jobs.outbox",
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,16 @@ RULES = (
             "botocore",
             "mypy_boto3_*",
         ),
+    ),
+    Rule(
+        _JOB_PATHS,
+        "each path's state changes of a job stand on the shared table and record alone",
+        forbidden=_JOB_PATHS,
+    ),
+    Rule(
+        ("runtime.dal.jobs.record", "runtime.dal.jobs.table"),
+        "the job record and the table's writes are what every path shares, and know none",
+        forbidden=_JOB_PATHS,
     ),
     Rule(
         (

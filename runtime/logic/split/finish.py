@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from botocore.exceptions import ClientError
 
-from runtime.contract import JobStatus
+from runtime.contract import JobStatus, SplitState
 from runtime.dal import objects
 from runtime.dal.jobs import earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
@@ -75,19 +75,15 @@ SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 _ITEM = re.compile(r"\b(part|partition) (\d+)\b")
 
-# The state machine's stages, as the catches name them (`financial_pipeline.split`).
-PARSE_STAGE: Final = "ParseParts"
-CHECK_STAGE: Final = "CheckKeys"
-WRITE_STAGE: Final = "WritePartitions"
-FINISH_STAGE: Final = "Finish"
-_STAGE_ITEM: Final = {
-    PARSE_STAGE: "a part",
-    CHECK_STAGE: "the write budget check",
-    WRITE_STAGE: "a partition",
-    FINISH_STAGE: "the finish step",
+# The state machine's stages, as the catches name them (`$.stage`).
+_STAGE_ITEM: Final[dict[str, str]] = {
+    SplitState.PARSE_PARTS: "a part",
+    SplitState.CHECK_KEYS: "the write budget check",
+    SplitState.WRITE_PARTITIONS: "a partition",
+    SplitState.FINISH: "the finish step",
 }
 # Stages at or after the first write.
-_WRITING_STAGES: Final = frozenset({WRITE_STAGE, FINISH_STAGE})
+_WRITING_STAGES: Final[frozenset[str]] = frozenset({SplitState.WRITE_PARTITIONS, SplitState.FINISH})
 
 # The execution statuses that end it without the definition's own ending.
 EXECUTION_ERRORS: Final = {
@@ -279,7 +275,7 @@ class SplitFinisher:
         writes_began = self._writes_began(job, stage, named=what)
         counts = self._known_counts(job) if writes_began else None
         failed = what
-        if counts is not None and what == _STAGE_ITEM[WRITE_STAGE]:
+        if counts is not None and what == _STAGE_ITEM[SplitState.WRITE_PARTITIONS]:
             # Step Functions named none: those without a summary failed or never ran.
             missing = [str(i) for i in range(counts[2]) if i not in counts[1]]
             if missing:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 EXECUTION_EVENT_SOURCE: Final = "aws.states"
 EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
-CHECK_KEYS_STEP: Final = "CheckKeys"
 
 
 def _store(settings: Settings, s3: S3Client, bucket: str, what: str) -> objects.ObjectStore:
