@@ -13,11 +13,11 @@ is read a second time and settled from spill files under `SPILL_DIR` (`runtime.l
 24 bytes of disk per row after the index filled up, removed when the attempt ends, success or
 not).
 
-A file above `SPLIT_THRESHOLD_BYTES` is not parsed here (R23): the processor plans its parts
-(`runtime.logic.split.plan`), writes the manifests under `split/{jobId}/`, records the attempt
-that splits it on the job and starts the state machine execution named after the job. A
-repeated event for that job re-issues the same StartExecution (idempotent) and claims nothing,
-so one execution runs per job and only it may finish the job.
+A file above `SPLIT_THRESHOLD_BYTES` is not parsed here (R23): the processor hands it to the
+split path (`runtime.logic.split.start`), which plans its parts, writes the manifests under
+`split/{jobId}/`, records the attempt that splits it on the job and starts the state machine
+execution named after the job. A repeated event for that job re-issues the same StartExecution
+(idempotent) and claims nothing, so one execution runs per job and only it may finish the job.
 
 Data errors (encoding, header, quoting, size) end the job FAILED and return normally: retrying
 would not help. Infrastructure errors leave a trail on the job and raise, so Lambda retries the
@@ -37,7 +37,6 @@ the same.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,7 +51,8 @@ from runtime.dal.jobs import Job, JobStore, earlier_attempts, no_rows, utc_now
 from runtime.dal.report import ReportWriter
 from runtime.dal.results_writer import BatchWriter
 from runtime.errors import TimeoutRiskError
-from runtime.logic.csv_rules import CsvFileError, CsvParser, FileReason
+from runtime.logic.csv_parser import CsvFileError, CsvParser, FileReason
+from runtime.logic.csv_rules import MARKET_DATA
 from runtime.logic.dedup import SpillIndex, partitions_for, remove_stale
 from runtime.logic.events import EventPublishError, JobEvents
 from runtime.logic.integrity import (
@@ -61,7 +61,7 @@ from runtime.logic.integrity import (
     checksum_error,
     control_total,
 )
-from runtime.logic.split.plan import plan_file
+from runtime.logic.split.start import SplitStart
 from runtime.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -116,7 +116,6 @@ class Processor:
         events: EventBridgeClient | None = None,
     ) -> None:
         self._settings = settings
-        self._sfn = stepfunctions
         self._s3 = s3
         self._dynamodb = dynamodb
         self._context = context
@@ -125,6 +124,7 @@ class Processor:
             JobEvents(events, settings.event_bus_arn, self._jobs) if events is not None else None
         )
         self._objects = objects.ObjectStore(s3, settings.bucket)
+        self._split_start = SplitStart(settings, self._objects, self._jobs, stepfunctions)
         timeout_ms = settings.processor_timeout_seconds * 1000
         # Room to drain the writes in flight, abort the report and record the trail.
         self._margin_ms = max(5_000, min(20_000, timeout_ms // 10))
@@ -167,7 +167,7 @@ class Processor:
             return self._quarantine_other_file(job, ref.key, etag, "while the first was processed")
         if job.status == JobStatus.PROCESSING and job.split_attempt:
             # Planned already: start (again) the one execution of that attempt.
-            self._start_execution(job_id, ref.bucket, ref.key, etag, job.split_attempt)
+            self._split_start.start_execution(job_id, ref.bucket, ref.key, etag, job.split_attempt)
             return {"jobId": job_id, "outcome": "split", "parts": job.parts_total}
 
         attempt = self._jobs.claim(job_id, etag, ref.key, utc_now())
@@ -238,7 +238,7 @@ class Processor:
                 f"{size} bytes is over the {self._settings.max_upload_bytes}-byte limit",
             )
             return self._fail(claim, error, None)
-        if size > self._settings.split_threshold_bytes:
+        if self._split_start.wanted(size):
             split = self._split(claim, size)
             if split is not None:
                 return split
@@ -273,6 +273,7 @@ class Processor:
             chunks = DigestingChunks(opened)
             parser = CsvParser(
                 chunks,
+                MARKET_DATA,
                 on_reject=report.add,
                 on_progress=self._check_time,
                 max_keys=max_keys,
@@ -295,7 +296,11 @@ class Processor:
                         report.abort()
                         return self._fail(claim, _replaced(), parser, sha256)
                     parser = CsvParser(
-                        again, on_reject=report.add, on_progress=self._check_time, resume=parser
+                        again,
+                        MARKET_DATA,
+                        on_reject=report.add,
+                        on_progress=self._check_time,
+                        resume=parser,
                     )
                     for row in parser:
                         writer.add(row)
@@ -345,67 +350,15 @@ class Processor:
         chunks = self._open(claim)
         if chunks is None:
             return self._fail(claim, _replaced(), None)
-        plan = plan_file(
-            chunks,
-            size=size,
-            part_bytes=self._settings.part_bytes,
-            partitions=partitions_for(size, self._settings.dedup_index_max_keys),
-            on_chunk=self._check_time,
-        )
+        plan = self._split_start.plan(chunks, size, on_chunk=self._check_time)
         if plan is None:
             return None
         if claim.expected_sha256 and plan.sha256 != claim.expected_sha256:
             # Before any manifest is written or the execution started: nothing is stored.
             return self._fail_checksum(claim, plan.sha256)
-        job_id = claim.job_id
-        self._objects.put_json(
-            objects.parts_manifest_key(job_id),
-            [part.to_json(etag=claim.etag, attempt=claim.attempt) for part in plan.parts],
+        return self._split_start.start(
+            claim.job_id, claim.ref, claim.etag, attempt=claim.attempt, plan=plan, size=size
         )
-        self._objects.put_json(
-            objects.partitions_manifest_key(job_id),
-            plan.partition_items(etag=claim.etag, attempt=claim.attempt),
-        )
-        if not self._jobs.start_split(
-            job_id,
-            claim.etag,
-            attempt=claim.attempt,
-            parts_total=len(plan.parts),
-            fatal=plan.fatal,
-            now=utc_now(),
-            sha256=plan.sha256,
-        ):
-            logger.warning("a newer attempt owns the job; this one stops here")
-            return {"jobId": job_id, "outcome": "superseded"}
-        self._start_execution(job_id, claim.ref.bucket, claim.ref.key, claim.etag, claim.attempt)
-        logger.info(
-            "split", extra={"parts": len(plan.parts), "partitions": plan.partitions, "size": size}
-        )
-        return {"jobId": job_id, "outcome": "split", "parts": len(plan.parts)}
-
-    def _start_execution(self, job_id: str, bucket: str, key: str, etag: str, attempt: int) -> None:
-        if self._sfn is None:
-            raise RuntimeError("the processor was built without a Step Functions client")
-        execution_input = {
-            "jobId": job_id,
-            "bucket": bucket,
-            "key": key,
-            "etag": etag,
-            "partsKey": objects.parts_manifest_key(job_id),
-            "partitionsKey": objects.partitions_manifest_key(job_id),
-            "attempt": attempt,
-        }
-        try:
-            self._sfn.start_execution(
-                stateMachineArn=self._settings.state_machine_arn,
-                name=job_id,
-                input=json.dumps(execution_input),
-            )
-        except ClientError as exc:
-            # The job's one execution exists (a repeated event, or a retry after a crash).
-            if objects.error_code(exc) != "ExecutionAlreadyExists":
-                raise
-            logger.info("execution already started")
 
     def _open(self, claim: Claim) -> Iterator[bytes] | None:
         """The object's body as chunks, or None when it was replaced or deleted meanwhile."""

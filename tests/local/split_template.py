@@ -8,11 +8,13 @@ import copy
 import json
 from typing import Any
 
+from runtime.contract import Handler, SplitState
+
 MACHINE = "SplitStateMachine"
 FUNCTIONS = {
-    "ParsePartFn": "runtime.handlers.parse_part.handler",
-    "WritePartitionFn": "runtime.handlers.write_partition.handler",
-    "FinishSplitFn": "runtime.handlers.finish_split.handler",
+    "ParsePartFn": Handler.PARSE_PART,
+    "WritePartitionFn": Handler.WRITE_PARTITION,
+    "FinishSplitFn": Handler.FINISH_SPLIT,
 }
 _RETRY = [
     {
@@ -47,7 +49,9 @@ def _map(name: str, items_key: str, selector: dict[str, str], function: str, aft
         },
         "MaxConcurrency": 4,
         "ResultPath": None,
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "FailJob"}],
+        "Catch": [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": SplitState.FAIL_JOB}
+        ],
         "Next": after,
     }
 
@@ -55,28 +59,28 @@ def _map(name: str, items_key: str, selector: dict[str, str], function: str, aft
 def definition(arns: dict[str, str], finish_payload: dict[str, Any] | None = None) -> str:
     job = {"jobId.$": "$.jobId", "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag"}
     states = {
-        "ParseParts": _map(
-            "ParsePart",
+        SplitState.PARSE_PARTS: _map(
+            SplitState.PARSE_PART,
             "partsKey",
             {**job, "part.$": "$$.Map.Item.Value"},
             arns["ParsePartFn"],
-            "WritePartitions",
+            SplitState.WRITE_PARTITIONS,
         ),
-        "WritePartitions": _map(
-            "WritePartition",
+        SplitState.WRITE_PARTITIONS: _map(
+            SplitState.WRITE_PARTITION,
             "partitionsKey",
             {"jobId.$": "$.jobId", "bucket.$": "$.bucket", "partition.$": "$$.Map.Item.Value"},
             arns["WritePartitionFn"],
-            "Finish",
+            SplitState.FINISH,
         ),
-        "Finish": {
+        SplitState.FINISH: {
             "Type": "Task",
             "Resource": arns["FinishSplitFn"],
             "Parameters": finish_payload
             or {**job, "attempt.$": "$.attempt", "outcome": "SUCCEEDED"},
             "End": True,
         },
-        "FailJob": {
+        SplitState.FAIL_JOB: {
             "Type": "Task",
             "Resource": arns["FinishSplitFn"],
             "Parameters": {
@@ -89,7 +93,7 @@ def definition(arns: dict[str, str], finish_payload: dict[str, Any] | None = Non
         },
         "Failed": {"Type": "Fail", "Error": "PART_FAILED"},
     }
-    return json.dumps({"StartAt": "ParseParts", "States": states}, separators=(",", ":"))
+    return json.dumps({"StartAt": SplitState.PARSE_PARTS, "States": states}, separators=(",", ":"))
 
 
 def with_split(
@@ -108,13 +112,13 @@ def with_split(
         logical_id
         for logical_id, spec in resources.items()
         if spec["Type"] == "AWS::Lambda::Function"
-        and spec["Properties"].get("Handler") == "runtime.handlers.processor.handler"
+        and spec["Properties"].get("Handler") == Handler.PROCESSOR
     )
     processor = resources[processor_id]
     for logical_id, handler in FUNCTIONS.items():
         spec = copy.deepcopy(processor)
         props = spec["Properties"]
-        props["Handler"] = handler
+        props["Handler"] = str(handler)
         props.pop("ReservedConcurrentExecutions", None)
         if "FunctionName" in props:
             props["FunctionName"] = {"Fn::Join": ["-", [props["FunctionName"], logical_id]]}

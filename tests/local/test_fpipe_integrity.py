@@ -17,7 +17,8 @@ import fpipe.cli
 from fpipe.cli import main
 from fpipe.integrity import FileFacts, file_facts
 from local.pipeline import LocalPipeline
-from runtime.logic.csv_rules import CsvFileError, FileReason, parse_bytes
+from runtime.logic.csv_parser import CsvFileError, FileReason
+from runtime.logic.csv_rules import parse_bytes
 
 HEADER = b"symbol,price,volume,timestamp\n"
 ROW = b"AAPL,1.5,10,2024-01-01T00:00:00Z"

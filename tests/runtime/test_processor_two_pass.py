@@ -13,7 +13,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from runtime_support import Pipeline
 
-from runtime.logic.csv_rules import CsvParser, parse_bytes
+from runtime.logic.csv_parser import CsvParser
+from runtime.logic.csv_rules import MARKET_DATA, parse_bytes
 from runtime.logic.dedup import SpillIndex, partitions_for
 from runtime.settings import get_settings
 
@@ -136,10 +137,10 @@ def test_two_pass_conflicts_land_in_several_partitions(tmp_path):
     # Given the mixed file and a budget that spreads its keys over many partitions
     data = mixed_file().replace("{S}", "PART").encode()
     spill = SpillIndex(str(tmp_path), partitions_for(len(data), 2))
-    first = CsvParser([data], max_keys=2, spill=spill)
+    first = CsvParser([data], MARKET_DATA, max_keys=2, spill=spill)
     try:
         list(first)
-        second = CsvParser([data], resume=first)
+        second = CsvParser([data], MARKET_DATA, resume=first)
         list(second)
         # Then the repeats were found in more than one partition and settled as a single pass
         reference, _, _ = parse_bytes(data)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.logic.csv_parser import CsvFileError, CsvParser
 from runtime.logic.csv_rules import (
-    CsvFileError,
-    CsvParser,
+    MARKET_DATA,
     Reason,
     parse_bytes,
     parse_price,
@@ -98,7 +98,7 @@ def test_fails_timestamp_rule(raw):
 def test_fails_encoding_error_split_across_chunks_names_its_line():
     # Given a valid multi-byte character split over two chunks, then an invalid byte on line 3
     chunks = [b"symbol,price,volume,timestamp\nA\xc3", b"\xa9,1,1,2024-01-01\nB,1,1,\xff\n"]
-    parser = CsvParser(chunks)
+    parser = CsvParser(chunks, MARKET_DATA)
     # When parsed / Then the rows before are read and the error names line 3
     with pytest.raises(CsvFileError) as caught:
         list(parser)
@@ -138,7 +138,7 @@ def _render(rows: list[tuple[str, ...]], *, crlf: bool, quote_all: bool, bom: bo
 def test_arbitrary_bytes_never_crash_the_parser(data, chunk_size):
     # Given any bytes, cut into arbitrary chunks
     chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
-    parser = CsvParser(chunks)
+    parser = CsvParser(chunks, MARKET_DATA)
     # When parsed / Then it either finishes or raises the file-level error, nothing else
     with contextlib.suppress(CsvFileError):
         list(parser)
@@ -167,6 +167,7 @@ def test_crlf_quoting_bom_and_chunking_do_not_change_the_rows(rows, crlf, quote_
     rejections: list[tuple[int, str, list[str]]] = []
     parser = CsvParser(
         [data[i : i + chunk] for i in range(0, len(data), chunk)],
+        MARKET_DATA,
         on_reject=lambda line, reason, cells: rejections.append((line, reason, cells)),
     )
     # When parsed

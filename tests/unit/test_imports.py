@@ -88,6 +88,11 @@ RULES = (
         ),
     ),
     Rule(
+        ("runtime.logic.csv_parser",),
+        "the parser takes the field rules it is given, so that other rules need no change to it",
+        forbidden=("runtime.logic.csv_rules",),
+    ),
+    Rule(
         _JOB_PATHS,
         "each path's state changes of a job stand on the shared table and record alone",
         forbidden=_JOB_PATHS,

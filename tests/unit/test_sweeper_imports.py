@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSOR_ONLY = (
     "runtime.logic.processor",
     "runtime.logic.csv_rules",
+    "runtime.logic.csv_parser",
     "runtime.logic.dedup",
     "runtime.dal.results_writer",
     "runtime.dal.report",

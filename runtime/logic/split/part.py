@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.dal import objects
 from runtime.dal.jobs import utc_now
-from runtime.logic.csv_rules import CsvFileError, CsvParser
+from runtime.logic.csv_parser import CsvFileError, CsvParser
+from runtime.logic.csv_rules import MARKET_DATA
 from runtime.logic.split.keys import KeyCounts
 from runtime.logic.split.rows import fragment_line, partition_of, row_writer
 
@@ -138,6 +139,7 @@ def parse_part(
         chunks = iter(())
     parser = CsvParser(
         chunks,
+        MARKET_DATA,
         on_reject=reject,
         on_progress=on_progress,
         header=part.header,

@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.logic.csv_rules import MAX_LINE_CHARS, CsvFileError, FileReason, Header, header_of
+from runtime.logic.csv_parser import MAX_LINE_CHARS, CsvFileError, FileReason, Header
+from runtime.logic.csv_rules import header_of
 from runtime.logic.integrity import DigestingChunks
 
 MAX_HEADER_BYTES = 4 * 1024 * 1024
@@ -99,7 +100,7 @@ class PartSpec:
             end=int(data["end"]),
             line=int(data["line"]),
             partitions=int(data["partitions"]),
-            header=Header.from_json(data["header"]),
+            header=header_of([str(name) for name in data["header"]["names"]]),
             fatal=data.get("fatal"),
         )
 
