@@ -17,8 +17,6 @@ from runtime_support import function_environment
 
 from runtime.contract import EVENT_SOURCE, METRIC_EVENTS_FAILED, METRIC_EVENTS_PUBLISHED
 
-BUS = function_environment()["EVENT_BUS_ARN"]
-
 
 @dataclass
 class EventTap:
@@ -58,14 +56,22 @@ def job_events(aws_endpoint: str) -> Iterator[EventTap]:
         "Attributes"
     ]["QueueArn"]
     events.put_rule(
-        Name=name, EventBusName=BUS, EventPattern=json.dumps({"source": [EVENT_SOURCE]})
+        Name=name,
+        EventBusName=function_environment()["EVENT_BUS_ARN"],
+        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
     )
-    events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    events.put_targets(
+        Rule=name,
+        EventBusName=function_environment()["EVENT_BUS_ARN"],
+        Targets=[{"Id": "queue", "Arn": queue_arn}],
+    )
     try:
         yield EventTap(sqs, queue_url)
     finally:
-        events.remove_targets(Rule=name, EventBusName=BUS, Ids=["queue"])
-        events.delete_rule(Name=name, EventBusName=BUS)
+        events.remove_targets(
+            Rule=name, EventBusName=function_environment()["EVENT_BUS_ARN"], Ids=["queue"]
+        )
+        events.delete_rule(Name=name, EventBusName=function_environment()["EVENT_BUS_ARN"])
         sqs.delete_queue(QueueUrl=queue_url)
 
 

@@ -80,21 +80,44 @@ def function_environment() -> dict[str, str]:
     return {**merged, **TEST_OVERRIDES}
 
 
-REGION = synthesized().region
-BUCKET = function_environment()["BUCKET_NAME"]
-JOBS_TABLE = function_environment()["JOBS_TABLE_NAME"]
-RESULTS_TABLE = function_environment()["RESULTS_TABLE_NAME"]
-PROCESSOR_FUNCTION_NAME = function_environment()["PROCESSOR_FUNCTION_NAME"]
+class StackNames:
+    """The dev stack's region and physical names, and the environment the handlers run with,
+    read from its template on first use: importing a test module synthesizes nothing."""
 
-# Set only while a module's tests run (then restored).
-TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    **function_environment(),
-}
+    @functools.cached_property
+    def region(self) -> str:
+        return synthesized().region
+
+    @functools.cached_property
+    def bucket(self) -> str:
+        return function_environment()["BUCKET_NAME"]
+
+    @functools.cached_property
+    def jobs_table(self) -> str:
+        return function_environment()["JOBS_TABLE_NAME"]
+
+    @functools.cached_property
+    def results_table(self) -> str:
+        return function_environment()["RESULTS_TABLE_NAME"]
+
+    @functools.cached_property
+    def processor_function_name(self) -> str:
+        return function_environment()["PROCESSOR_FUNCTION_NAME"]
+
+    @functools.cached_property
+    def test_env(self) -> dict[str, str]:
+        """Set only while a module's tests run (then restored)."""
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            **function_environment(),
+        }
+
+
+NAMES = StackNames()
 
 
 def dynamodb_number(text: str) -> str:
@@ -105,7 +128,9 @@ def dynamodb_number(text: str) -> str:
 
 
 def context(remaining_ms: int | None = None) -> LambdaContext:
-    return LambdaContext(function_name="test-function", region=REGION, remaining_ms=remaining_ms)
+    return LambdaContext(
+        function_name="test-function", region=NAMES.region, remaining_ms=remaining_ms
+    )
 
 
 def provision(endpoint: str) -> None:
@@ -213,7 +238,7 @@ def aws_endpoint(local_aws: LocalAws) -> Iterator[str]:
     from runtime.settings import get_settings
 
     touched = (
-        set(TEST_ENV)
+        set(NAMES.test_env)
         | {"AWS_PROFILE"}
         | {n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")}
     )
@@ -221,12 +246,12 @@ def aws_endpoint(local_aws: LocalAws) -> Iterator[str]:
     for name in touched:
         os.environ.pop(name, None)
     endpoint = local_aws.url
-    os.environ.update(TEST_ENV)
+    os.environ.update(NAMES.test_env)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     get_settings.cache_clear()
     clients.reset()
     # boto3's default session keeps the credentials it first resolved (another directory's
-    # tests may have set theirs): this module's come from TEST_ENV.
+    # tests may have set theirs): this module's come from NAMES.test_env.
     boto3.DEFAULT_SESSION = None
     try:
         # Every module starts from an empty account.
@@ -280,14 +305,15 @@ def api_event(
     }
 
 
-def s3_event(key: str, etag: str, bucket: str = BUCKET) -> dict[str, Any]:
+def s3_event(key: str, etag: str, bucket: str | None = None) -> dict[str, Any]:
+    bucket = NAMES.bucket if bucket is None else bucket
     """An S3 notification as S3 sends it: the key URL-encoded."""
     return {
         "Records": [
             {
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
-                "awsRegion": REGION,
+                "awsRegion": NAMES.region,
                 "eventName": "ObjectCreated:Post",
                 "s3": {
                     "bucket": {"name": bucket},
@@ -343,7 +369,7 @@ class Pipeline:
         )
         assert answer.status_code in (200, 201, 204), answer.text
         key = upload["fields"]["key"]
-        return str(self.s3.head_object(Bucket=BUCKET, Key=key)["ETag"]).strip('"')
+        return str(self.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"]).strip('"')
 
     def process(
         self, key: str, etag: str, lambda_context: LambdaContext | None = None
@@ -374,7 +400,7 @@ class Pipeline:
     def job_item(self, job_id: str) -> Any:
         from runtime.dal.jobs import JobStore
 
-        return JobStore(self.dynamodb, JOBS_TABLE).get(job_id)
+        return JobStore(self.dynamodb, NAMES.jobs_table).get(job_id)
 
     def report(self, job_id: str) -> list[list[str]]:
         import csv
@@ -382,12 +408,12 @@ class Pipeline:
 
         from runtime.dal.objects import report_key
 
-        text = self.s3.get_object(Bucket=BUCKET, Key=report_key(job_id))["Body"].read()
+        text = self.s3.get_object(Bucket=NAMES.bucket, Key=report_key(job_id))["Body"].read()
         return list(csv.reader(io.StringIO(text.decode("utf-8"))))
 
     def rows_of(self, symbol: str) -> list[dict[str, str]]:
         pages = self.dynamodb.get_paginator("query").paginate(
-            TableName=RESULTS_TABLE,
+            TableName=NAMES.results_table,
             KeyConditionExpression="#s = :s",
             ExpressionAttributeNames={"#s": "symbol"},
             ExpressionAttributeValues={":s": {"S": symbol}},
@@ -404,7 +430,7 @@ class Pipeline:
 
     def exists(self, key: str) -> bool:
         try:
-            self.s3.head_object(Bucket=BUCKET, Key=key)
+            self.s3.head_object(Bucket=NAMES.bucket, Key=key)
         except Exception:
             return False
         return True

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime_support import BUCKET, JOBS_TABLE, RESULTS_TABLE
+from runtime_support import NAMES
 
 from runtime.dal import objects
 from runtime.dal.jobs import JobStore, utc_now
@@ -54,10 +54,10 @@ def new_job(s3: Any, dynamodb: Any, data: bytes, **declared: Any) -> tuple[str, 
     `expected_sha256` / `expected_rows` (R28)."""
     job_id = str(uuid.uuid4())
     now = utc_now()
-    JobStore(dynamodb, JOBS_TABLE).create(job_id, "t.csv", now, now, 0, **declared)
+    JobStore(dynamodb, NAMES.jobs_table).create(job_id, "t.csv", now, now, 0, **declared)
     key = objects.upload_key(job_id)
-    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
-    return job_id, objects.ObjectRef(BUCKET, key, etag)
+    etag = s3.put_object(Bucket=NAMES.bucket, Key=key, Body=data)["ETag"].strip('"')
+    return job_id, objects.ObjectRef(NAMES.bucket, key, etag)
 
 
 def execution_input(recorder: Recorder, job_id: str) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def execution_input(recorder: Recorder, job_id: str) -> dict[str, Any]:
 def run_parts(
     settings: Settings, s3: Any, dynamodb: Any, job_input: dict[str, Any], order: list[int]
 ) -> None:
-    store = objects.ObjectStore(s3, BUCKET)
+    store = objects.ObjectStore(s3, NAMES.bucket)
     items = store.get_json(job_input["partsKey"])
     for index in order:
         event = {key: job_input[key] for key in ("jobId", "bucket", "key", "etag")}
@@ -77,7 +77,7 @@ def run_parts(
 
 
 def run_partitions(settings: Settings, s3: Any, dynamodb: Any, job_input: dict[str, Any]) -> None:
-    store = objects.ObjectStore(s3, BUCKET)
+    store = objects.ObjectStore(s3, NAMES.bucket)
     for item in store.get_json(job_input["partitionsKey"]):
         event = {"jobId": job_input["jobId"], "bucket": job_input["bucket"], "partition": item}
         run_partition(event, settings, s3, dynamodb)
@@ -119,7 +119,7 @@ def run_split(
     if answer["outcome"] != "split":
         return job_id, answer
     job_input = execution_input(recorder, job_id)
-    parts = len(objects.ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(objects.ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     order = list(range(parts))[::-1] if reverse else list(range(parts))
     run_parts(settings, s3, dynamodb, job_input, order)
     run_partitions(settings, s3, dynamodb, job_input)
@@ -136,11 +136,11 @@ def run_single(s3: Any, dynamodb: Any, data: bytes, **declared: Any) -> str:
 
 def outcome(s3: Any, dynamodb: Any, job_id: str, symbols: list[str]) -> dict[str, Any]:
     """Everything a client can observe of a finished job, without its id and times."""
-    job = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    job = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert job is not None
     report = None
     if job.report_key:
-        report = s3.get_object(Bucket=BUCKET, Key=job.report_key)["Body"].read()
+        report = s3.get_object(Bucket=NAMES.bucket, Key=job.report_key)["Body"].read()
     return {
         "status": job.status,
         "rows": job.rows,
@@ -156,7 +156,7 @@ def stored(dynamodb: Any, symbols: list[str]) -> list[tuple[str, str, str, str]]
     found = []
     for symbol in symbols:
         for page in dynamodb.get_paginator("query").paginate(
-            TableName=RESULTS_TABLE,
+            TableName=NAMES.results_table,
             KeyConditionExpression="#s = :s",
             ExpressionAttributeNames={"#s": "symbol"},
             ExpressionAttributeValues={":s": {"S": symbol}},
@@ -172,7 +172,7 @@ def delete_items(dynamodb: Any, items: list[tuple[str, str, str, str]]) -> None:
     for start in range(0, len(items), 25):
         dynamodb.batch_write_item(
             RequestItems={
-                RESULTS_TABLE: [
+                NAMES.results_table: [
                     {"DeleteRequest": {"Key": {"symbol": {"S": s}, "timestamp": {"S": t}}}}
                     for s, t, _, _ in items[start : start + 25]
                 ]

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from runtime_support import MAX_UPLOAD_BYTES, TEST_ENV, api_event, body_of, context
+from runtime_support import MAX_UPLOAD_BYTES, NAMES, api_event, body_of, context
 
 from runtime.handlers import status, upload
 
@@ -146,7 +146,7 @@ def test_r2_status_of_a_finished_job_has_counts_and_a_report_link(pipeline, symb
         {"code": "INVALID_PRICE", "message": "1 row(s) rejected", "count": 1, "line": 3}
     ]
     assert f"reports/{job_id}.csv" in body["reportUrl"]
-    assert f"X-Amz-Expires={TEST_ENV['REPORT_URL_TTL_SECONDS']}" in body["reportUrl"]
+    assert f"X-Amz-Expires={NAMES.test_env['REPORT_URL_TTL_SECONDS']}" in body["reportUrl"]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime_support import TEST_ENV, api_event, body_of, context
+from runtime_support import NAMES, api_event, body_of, context
 
 from runtime.handlers import status
 from runtime.http import correlation_id_from
@@ -31,7 +31,7 @@ def _bad_status(headers: dict[str, str]) -> dict:
 @pytest.fixture(autouse=True)
 def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The functions' environment; these requests are answered without any AWS call."""
-    for name, value in TEST_ENV.items():
+    for name, value in NAMES.test_env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield
@@ -107,8 +107,8 @@ def test_fails_r5_no_cors_headers_when_no_origin_is_configured(monkeypatch):
 CHILD = r"""
 import os, sys, warnings
 sys.path.insert(0, sys.argv[1])
-from runtime_support import TEST_ENV, context, api_event
-os.environ.update(TEST_ENV)
+from runtime_support import NAMES, api_event, context
+os.environ.update(NAMES.test_env)
 from runtime.handlers import status
 event = api_event("GET", "/status/x", "/status/{jobId}", path_parameters={"jobId": "x"})
 print(status.handler(event, context())["statusCode"])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import split_support
-from runtime_support import BUCKET, JOBS_TABLE, api_event, body_of, context
+from runtime_support import NAMES, api_event, body_of, context
 
 from runtime import clients
 from runtime.dal import objects
@@ -38,13 +38,13 @@ def aws(aws_endpoint: str) -> tuple[Any, Any]:
 
 
 def _job(dynamodb: Any, job_id: str) -> Any:
-    job = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    job = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert job is not None
     return job
 
 
 def _report_exists(s3: Any, job_id: str) -> bool:
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.report_key(job_id))
+    listed = s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.report_key(job_id))
     return bool(listed.get("Contents"))
 
 
@@ -247,7 +247,7 @@ def test_fails_r28_a_split_file_with_the_digest_of_another_file_starts_nothing(a
     assert job.sha256 == sha(data)
     assert job.split_attempt == 0
     assert split_support.stored(dynamodb, [symbol]) == []
-    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.split_prefix(job_id)).get(
+    assert not s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.split_prefix(job_id)).get(
         "Contents"
     )
     assert not _report_exists(s3, job_id)

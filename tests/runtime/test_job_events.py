@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import split_support
 from events_support import emitted_counts
-from runtime_support import BUCKET, JOBS_TABLE, context
+from runtime_support import NAMES, context
 
 from runtime import clients
 from runtime.contract import METRIC_EVENTS_FAILED, METRIC_EVENTS_PUBLISHED
@@ -45,7 +45,7 @@ def good_file(symbol: str, rows: int = 3, *, bad: int = 0) -> bytes:
 
 
 def _store(pipeline: Any) -> JobStore:
-    return JobStore(pipeline.dynamodb, JOBS_TABLE)
+    return JobStore(pipeline.dynamodb, NAMES.jobs_table)
 
 
 def _upload(pipeline: Any, data: bytes) -> tuple[str, str, str]:
@@ -132,7 +132,7 @@ def test_r27_the_owner_of_an_owned_job_is_in_its_event(pipeline, job_events, sym
     now = utc_now()
     _store(pipeline).create(job_id, "t.csv", now, now + timedelta(minutes=15), 0, owner=owner)
     key = upload_key(job_id)
-    etag = pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=good_file(symbol))["ETag"]
+    etag = pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=good_file(symbol))["ETag"]
     # When processed
     pipeline.process(key, etag.strip('"'))
     # Then the event names the owner
@@ -302,7 +302,7 @@ def test_r27_a_split_job_run_twice_by_its_finisher_publishes_one_event(
         "split"
     )
     job_input = split_support.execution_input(recorder, job_id)
-    parts = len(ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     split_support.run_parts(settings, s3, dynamodb, job_input, list(range(parts)))
     split_support.run_partitions(settings, s3, dynamodb, job_input)
     # When the finisher runs twice (a redelivered task)
@@ -325,20 +325,20 @@ def test_fails_r27_a_split_finisher_whose_publish_fails_is_retried_and_publishes
     job_id, ref = split_support.new_job(s3, dynamodb, good_file(symbol, 30))
     split_support.processor(settings, s3, dynamodb, recorder).handle(ref)
     job_input = split_support.execution_input(recorder, job_id)
-    parts = len(ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     split_support.run_parts(settings, s3, dynamodb, job_input, list(range(parts)))
     split_support.run_partitions(settings, s3, dynamodb, job_input)
     put_events_faults.fail_with_error(times=1)
     # When the finisher runs / Then the task fails, so the state machine retries it
     with pytest.raises(EventPublishError):
         split_support.finish(settings, s3, dynamodb, job_input)
-    store = JobStore(dynamodb, JOBS_TABLE)
+    store = JobStore(dynamodb, NAMES.jobs_table)
     assert store.get(job_id).event_pending == "COMPLETED"
     # When the retry runs / Then the event is out once and the split objects are cleaned up
     assert split_support.finish(settings, s3, dynamodb, job_input)["outcome"] == "duplicate"
     assert len(job_events.events(job_id)) == 1
     assert store.get(job_id).event_pending == ""
-    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix=f"split/{job_id}/").get("Contents")
+    assert not s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=f"split/{job_id}/").get("Contents")
 
 
 def test_r27_a_part_failure_publishes_job_failed_and_its_redrive_job_completed(
@@ -354,7 +354,7 @@ def test_r27_a_part_failure_publishes_job_failed_and_its_redrive_job_completed(
     failure = {"Error": "States.TaskFailed", "Cause": '{"errorMessage": "part 0: boom"}'}
     split_support.finish(settings, s3, dynamodb, job_input, outcome="FAILED", failure=failure)
     # When the execution is redriven and completes
-    parts = len(ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     split_support.run_parts(settings, s3, dynamodb, job_input, list(range(parts)))
     split_support.run_partitions(settings, s3, dynamodb, job_input)
     split_support.finish(settings, s3, dynamodb, job_input)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import split_support
-from runtime_support import JOBS_TABLE
+from runtime_support import NAMES
 from split_support import (
     Recorder,
     execution_input,
@@ -51,7 +51,7 @@ def test_fails_r23_a_split_job_is_never_claimed_again(aws, symbol):
     s3, dynamodb = aws
     settings, job_id, ref, job_input = _split_job(aws, make_file(symbol, 60))
     run_parts(settings, s3, dynamodb, job_input, [0])
-    store = JobStore(dynamodb, JOBS_TABLE)
+    store = JobStore(dynamodb, NAMES.jobs_table)
     before = store.get(job_id)
     assert before is not None and before.parts_done == 1
 
@@ -75,7 +75,7 @@ def test_fails_r23_a_warning_recorded_while_a_split_job_ran_stays_when_it_finish
     # Given a running split job that recorded a warning (a second file moved to quarantine)
     s3, dynamodb = aws
     settings, job_id, _, job_input = _split_job(aws, make_file(symbol, 60))
-    store = JobStore(dynamodb, JOBS_TABLE)
+    store = JobStore(dynamodb, NAMES.jobs_table)
     moved = objects.quarantine_key(job_id, "other-etag")
     assert store.add_warning(job_id, "FILE_QUARANTINED", "moved", utc_now(), {"key": moved})
 
@@ -95,7 +95,7 @@ def test_fails_r23_a_single_pass_finish_keeps_earlier_warnings_and_adds_its_own(
     # Given a claimed job with a warning recorded while it ran
     s3, dynamodb = aws
     job_id, ref = new_job(s3, dynamodb, make_file(symbol, 3))
-    store = JobStore(dynamodb, JOBS_TABLE)
+    store = JobStore(dynamodb, NAMES.jobs_table)
     attempt = store.claim(job_id, ref.etag, ref.key, utc_now())
     assert attempt == 1
     assert store.add_warning(job_id, "FILE_QUARANTINED", "moved", utc_now())

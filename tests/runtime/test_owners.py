@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from runtime_support import JOBS_TABLE, api_event, body_of, context
+from runtime_support import NAMES, api_event, body_of, context
 
 from runtime.dal.jobs import JobStore
 from runtime.handlers import status, upload
@@ -71,7 +71,7 @@ def _status(job_id: str, **identity: str | None) -> dict[str, Any]:
 
 
 def _store(pipeline: Any) -> JobStore:
-    return JobStore(pipeline.dynamodb, JOBS_TABLE)
+    return JobStore(pipeline.dynamodb, NAMES.jobs_table)
 
 
 def test_r25_upload_records_the_iam_principals_unique_id_as_owner(pipeline: Any) -> None:

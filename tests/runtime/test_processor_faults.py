@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from runtime_support import BUCKET, JOBS_TABLE, context, dynamodb_number, s3_event
+from runtime_support import NAMES, context, dynamodb_number, s3_event
 
 from bench.generate import make_rows, render_csv
 from runtime.dal.jobs import JobStore, utc_now
@@ -259,7 +259,7 @@ def test_fails_second_upload_to_a_finished_job_is_quarantined_with_a_warning(pip
     # And the second file is kept in quarantine, not deleted, and the job names its key
     moved = quarantine_key(created["jobId"], second_etag)
     assert [(w["code"], w["key"]) for w in status["warnings"]] == [("FILE_QUARANTINED", moved)]
-    assert pipeline.s3.get_object(Bucket=BUCKET, Key=moved)["Body"].read() == second
+    assert pipeline.s3.get_object(Bucket=NAMES.bucket, Key=moved)["Body"].read() == second
     assert not pipeline.exists(key)
 
 
@@ -268,7 +268,7 @@ def test_fails_second_upload_while_the_job_runs_is_quarantined(pipeline, symbol)
     created = pipeline.create_job()
     job_id, key = created["jobId"], created["upload"]["fields"]["key"]
     first_etag = pipeline.post_file(created["upload"], make_file(symbol, 5))
-    assert JobStore(pipeline.dynamodb, JOBS_TABLE).claim(job_id, first_etag, key, utc_now())
+    assert JobStore(pipeline.dynamodb, NAMES.jobs_table).claim(job_id, first_etag, key, utc_now())
     second_etag = pipeline.post_file(created["upload"], make_file(symbol, 6))
     # When the second file's event arrives
     outcome = pipeline.process(key, second_etag)
@@ -296,7 +296,7 @@ def test_timeout_risk_leaves_a_trail_instead_of_a_silent_processing(pipeline, sy
 def test_only_the_latest_attempt_may_finish_a_job(pipeline):
     # Given a job claimed twice for the same object (a duplicate event running concurrently)
     created = pipeline.create_job()
-    store = JobStore(pipeline.dynamodb, JOBS_TABLE)
+    store = JobStore(pipeline.dynamodb, NAMES.jobs_table)
     job_id = created["jobId"]
     first = store.claim(job_id, "etag-1", "k", utc_now())
     second = store.claim(job_id, "etag-1", "k", utc_now())
@@ -317,7 +317,7 @@ def test_only_the_latest_attempt_may_finish_a_job(pipeline):
 
 def test_test_event_and_foreign_keys_are_ignored(pipeline):
     # Given the event S3 sends when notifications are configured, and keys outside incoming/
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": NAMES.bucket}
     foreign = s3_event("processed/x.csv", "e")
     spaced = s3_event("incoming/my file.csv", "e")
     # When handled / Then nothing happens and nothing raises
@@ -331,8 +331,8 @@ def test_fails_object_without_a_job_is_quarantined(pipeline):
     # Given an object under incoming/ whose job does not exist
     job_id = "00000000-0000-4000-8000-000000000000"
     key = upload_key(job_id)
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
-    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"x")
+    etag = pipeline.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"].strip('"')
     # When its event arrives
     outcome = pipeline.process(key, etag)
     # Then it leaves incoming/ for quarantine instead of being deleted

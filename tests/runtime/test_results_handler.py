@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from runtime_support import RESULTS_TABLE, api_event, body_of, context
+from runtime_support import NAMES, api_event, body_of, context
 
 from runtime.handlers import results
 
@@ -169,7 +169,7 @@ def test_r3_unknown_symbol_is_an_empty_page(pipeline):
 def test_fails_r25_results_rows_never_name_the_job_that_stored_them(stored, pipeline):
     # Given rows stored by a job (the item keeps the job's id, for lineage)
     table = pipeline.dynamodb.query(
-        TableName=RESULTS_TABLE,
+        TableName=NAMES.results_table,
         KeyConditionExpression="symbol = :s",
         ExpressionAttributeValues={":s": {"S": stored}},
         Limit=1,

@@ -139,6 +139,6 @@ def test_r23_splitting_into_parts_gives_exactly_the_single_pass_result(
 
 
 def _bucket() -> str:
-    from runtime_support import BUCKET
+    from runtime_support import NAMES
 
-    return BUCKET
+    return NAMES.bucket

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import split_support
-from runtime_support import BUCKET, JOBS_TABLE
+from runtime_support import NAMES
 from split_support import (
     Recorder,
     delete_items,
@@ -75,7 +75,7 @@ def _start(aws, data, *, part_bytes=300, max_keys=40):
 
 
 def _manifest(s3, job_input, name):
-    return objects.ObjectStore(s3, BUCKET).get_json(job_input[name])
+    return objects.ObjectStore(s3, NAMES.bucket).get_json(job_input[name])
 
 
 def _run_partition(settings, s3, dynamodb, job_input, index):
@@ -85,7 +85,7 @@ def _run_partition(settings, s3, dynamodb, job_input, index):
 
 
 def _job(dynamodb, job_id):
-    return JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    return JobStore(dynamodb, NAMES.jobs_table).get(job_id)
 
 
 def _codes(entries: list[dict[str, Any]]) -> list[str]:
@@ -298,7 +298,7 @@ def test_r23_the_report_merge_holds_two_blocks_per_fragment(monkeypatch):
     sink = _Sink()
     tracemalloc.start()
     try:
-        merge_fragments(s3, BUCKET, list(bodies), sink, block_bytes=16 * 1024)  # type: ignore[arg-type]
+        merge_fragments(s3, NAMES.bucket, list(bodies), sink, block_bytes=16 * 1024)  # type: ignore[arg-type]
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -395,7 +395,7 @@ def test_fails_r23_an_execution_that_ends_without_finishing_fails_its_job_once(
     events = job_events.events(job_id)
     assert [(e["detail-type"], e["detail"]["status"]) for e in events] == [("Job Failed", "FAILED")]
     # And the split objects stay for a redrive
-    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.split_prefix(job_id))["KeyCount"]
+    assert s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.split_prefix(job_id))["KeyCount"]
 
 
 def test_r23_an_execution_event_without_its_input_fails_the_job_it_names(aws, symbol):
@@ -492,8 +492,10 @@ def test_fails_r23_a_symbol_too_hot_to_write_in_time_fails_the_job_before_any_wr
     assert stored(dynamodb, [symbol]) == []
     assert [e["detail"]["status"] for e in job_events.events(job_id)] == ["FAILED"]
     # And the file is archived, split/ cleaned up (nothing can redrive it)
-    assert s3.head_object(Bucket=BUCKET, Key=objects.processed_key(job_id))
-    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.split_prefix(job_id))["KeyCount"]
+    assert s3.head_object(Bucket=NAMES.bucket, Key=objects.processed_key(job_id))
+    assert not s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.split_prefix(job_id))[
+        "KeyCount"
+    ]
 
 
 def test_r23_symbols_that_fit_the_write_budget_are_written(aws, symbol):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import split_support
-from runtime_support import BUCKET, JOBS_TABLE
+from runtime_support import NAMES
 from split_support import (
     Recorder,
     delete_items,
@@ -63,11 +63,11 @@ def test_r23_a_part_that_fails_once_then_succeeds_counts_once(aws, symbol):
     s3, dynamodb = aws
     data = make_file(symbol, 120, conflict_every=9)
     settings, _, job_id, _, job_input = _start(aws, data)
-    parts = len(objects.ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(objects.ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     run_parts(settings, s3, dynamodb, job_input, [0, 0, *range(parts)])
 
     # When the rest runs
-    progress = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    progress = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     run_partitions(settings, s3, dynamodb, job_input)
     run_partitions(settings, s3, dynamodb, job_input)  # a retried partition rewrites the same
     finish(settings, s3, dynamodb, job_input)
@@ -107,14 +107,14 @@ def test_fails_r23_a_part_that_fails_forever_ends_the_job_part_failed(aws, symbo
     again = finish(settings, s3, dynamodb, job_input, outcome="FAILED", failure=failure)
 
     # Then the job is FAILED, naming the part and its error, no report, the split objects kept
-    job = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    job = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert (first["outcome"], again["outcome"]) == ("failed", "duplicate")
     assert job.status == "FAILED"
     assert job.errors[0]["code"] == "PART_FAILED"
     assert "part 1 failed" in job.errors[0]["message"]
     assert "the file was replaced" in job.errors[0]["message"]
     assert not job.report_key
-    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.split_prefix(job_id))["KeyCount"]
+    assert s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.split_prefix(job_id))["KeyCount"]
 
 
 def test_r23_a_redriven_execution_completes_a_job_that_part_failed_alone(aws, symbol):
@@ -124,7 +124,7 @@ def test_r23_a_redriven_execution_completes_a_job_that_part_failed_alone(aws, sy
     settings, _, job_id, _, job_input = _start(aws, data)
     failure = {"Error": "States.TaskFailed", "Cause": '{"errorMessage": "part 0: boom"}'}
     finish(settings, s3, dynamodb, job_input, outcome="FAILED", failure=failure)
-    parts = len(objects.ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(objects.ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     run_parts(settings, s3, dynamodb, job_input, list(range(parts)))
     run_partitions(settings, s3, dynamodb, job_input)
 
@@ -132,7 +132,7 @@ def test_r23_a_redriven_execution_completes_a_job_that_part_failed_alone(aws, sy
     answer = finish(settings, s3, dynamodb, job_input)
 
     # Then the job completes with every row, and says it was redriven
-    job = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    job = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert answer["outcome"] == "processed"
     assert job.status == "COMPLETED"
     assert job.rows["accepted"] == 60
@@ -143,13 +143,13 @@ def test_r23_the_same_s3_event_twice_starts_one_execution_and_claims_once(aws, s
     # Given a split job whose execution was started
     s3, dynamodb = aws
     settings, recorder, job_id, ref, _ = _start(aws, make_file(symbol, 60))
-    before = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    before = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
 
     # When the same event arrives again
     again = split_support.processor(settings, s3, dynamodb, recorder).handle(ref)
 
     # Then the one execution stands (the repeated StartExecution is answered "already exists")
-    after = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    after = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert again["outcome"] == "split"
     assert [s["name"] for s in recorder.started] == [job_id]
     assert after.attempt == before.attempt == after.split_attempt
@@ -160,7 +160,7 @@ def test_r23_the_finalizer_run_twice_finishes_once_and_cleans_up(aws, symbol):
     s3, dynamodb = aws
     data = make_file(symbol, 80, conflict_every=7)
     settings, _, job_id, _, job_input = _start(aws, data)
-    parts = len(objects.ObjectStore(s3, BUCKET).get_json(job_input["partsKey"]))
+    parts = len(objects.ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"]))
     run_parts(settings, s3, dynamodb, job_input, list(range(parts)))
     run_partitions(settings, s3, dynamodb, job_input)
 
@@ -173,8 +173,10 @@ def test_r23_the_finalizer_run_twice_finishes_once_and_cleans_up(aws, symbol):
     assert (first["outcome"], second["outcome"]) == ("processed", "duplicate")
     assert outcome(s3, dynamodb, job_id, [symbol]) == finished
     assert finished["status"] == "COMPLETED_WITH_ERRORS"
-    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix=objects.split_prefix(job_id))["KeyCount"]
-    assert s3.head_object(Bucket=BUCKET, Key=objects.processed_key(job_id))
+    assert not s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=objects.split_prefix(job_id))[
+        "KeyCount"
+    ]
+    assert s3.head_object(Bucket=NAMES.bucket, Key=objects.processed_key(job_id))
 
 
 def test_r23_a_crash_between_the_last_write_and_the_job_update_is_repaired_by_the_retry(
@@ -184,7 +186,7 @@ def test_r23_a_crash_between_the_last_write_and_the_job_update_is_repaired_by_th
     s3, dynamodb = aws
     data = make_file(symbol, 60)
     settings, _, job_id, _, job_input = _start(aws, data)
-    items = objects.ObjectStore(s3, BUCKET).get_json(job_input["partsKey"])
+    items = objects.ObjectStore(s3, NAMES.bucket).get_json(job_input["partsKey"])
     event = {k: job_input[k] for k in ("jobId", "bucket", "key", "etag")}
 
     def crash(**_kwargs):
@@ -203,7 +205,7 @@ def test_r23_a_crash_between_the_last_write_and_the_job_update_is_repaired_by_th
     finish(settings, s3, dynamodb, job_input)
 
     # Then every row is stored once and the counts are exact
-    job = JobStore(dynamodb, JOBS_TABLE).get(job_id)
+    job = JobStore(dynamodb, NAMES.jobs_table).get(job_id)
     assert job.status == "COMPLETED"
     assert job.rows == {"total": 60, "accepted": 60, "rejected": 0, "duplicates": 0}
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from runtime_support import BUCKET, JOBS_TABLE, PROCESSOR_FUNCTION_NAME, context
+from runtime_support import NAMES, context
 
 from runtime import clients
 from runtime.dal.jobs import JobStore, utc_now
@@ -37,7 +37,7 @@ def invocations(pipeline):
 
 
 def _store(pipeline):
-    return JobStore(pipeline.dynamodb, JOBS_TABLE)
+    return JobStore(pipeline.dynamodb, NAMES.jobs_table)
 
 
 def _sweep_at(pipeline, now) -> dict[str, int]:
@@ -77,7 +77,7 @@ def test_pending_upload_whose_notification_was_lost_is_redriven(pipeline, invoca
     job_id = _old_job(pipeline, 30)
     key = upload_key(job_id)
     data = f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n".encode()
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=data)
     # When the sweeper runs
     sweeper.handler({}, context())
     # Then the processor is invoked instead of expiring the job, and that invocation works
@@ -94,7 +94,7 @@ def test_fails_lost_notification_and_a_slow_redrive_still_complete_the_job(
     job_id = _old_job(pipeline, 30)
     key = upload_key(job_id)
     data = f"symbol,price,volume,timestamp\n{symbol},1,1,2024-01-01\n".encode()
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=data)
     # When the sweeper runs twice before the re-drive invocation is delivered
     sweeper.handler({}, context())
     sweeper.handler({}, context())
@@ -118,8 +118,8 @@ def test_fails_pending_upload_never_started_by_its_redrives_is_failed_and_quaran
     # Given an old pending job whose file is there, and re-drives that never run
     job_id = _old_job(pipeline, 30)
     key = upload_key(job_id)
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
-    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"].strip('"')
     # When the sweeper runs every 5 minutes for two hours
     now = utc_now()
     for sweep in range(24):
@@ -151,8 +151,8 @@ def test_fails_late_file_of_an_expired_job_is_quarantined(pipeline, invocations)
     assert pipeline.status(job_id)["status"] == "EXPIRED"
     # When a file arrives for it after all (an upload that started just before the expiry)
     key = upload_key(job_id)
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
-    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"].strip('"')
     pipeline.process(key, etag)
     # Then the file is kept in quarantine and the job says where
     status = pipeline.status(job_id)
@@ -165,8 +165,8 @@ def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, sy
     # Given a job stuck in PROCESSING for longer than timeout x (retries + 1) = 15 minutes
     job_id = _old_job(pipeline, 60)
     key = upload_key(job_id)
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
-    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"].strip('"')
     store = _store(pipeline)
     assert store.claim(job_id, etag, key, utc_now() - timedelta(minutes=20)) == 1
     store.record_attempt_error(
@@ -181,7 +181,7 @@ def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, sy
     sweeper.handler({}, context())
     # Then the processor is re-driven with a synthetic S3 event for the job's object
     assert len(invocations) == 1
-    assert invocations[0]["name"].endswith(f"/{PROCESSOR_FUNCTION_NAME}/invocations")
+    assert invocations[0]["name"].endswith(f"/{NAMES.processor_function_name}/invocations")
     record = invocations[0]["payload"]["Records"][0]
     assert created_objects(invocations[0]["payload"])[0].key == key
     assert record["s3"]["object"]["eTag"] == etag
@@ -189,7 +189,7 @@ def test_stuck_processing_is_redriven_once_then_failed(pipeline, invocations, sy
     # When it is still stuck a threshold later
     job = store.get(job_id)
     pipeline.dynamodb.update_item(
-        TableName=JOBS_TABLE,
+        TableName=NAMES.jobs_table,
         Key={"jobId": {"S": job_id}},
         UpdateExpression="SET updatedAt = :old",
         ExpressionAttributeValues={":old": {"S": "2000-01-01T00:00:00.000000Z"}},
@@ -227,8 +227,8 @@ def test_fails_split_job_is_left_to_its_execution_then_failed_once_it_outlived_i
     # Given a split job: claimed, its execution started, and quiet for 20 minutes
     job_id = _old_job(pipeline, 60)
     key = upload_key(job_id)
-    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"symbol,price,volume,timestamp\n")
-    etag = pipeline.s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    pipeline.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"symbol,price,volume,timestamp\n")
+    etag = pipeline.s3.head_object(Bucket=NAMES.bucket, Key=key)["ETag"].strip('"')
     store = _store(pipeline)
     then = utc_now() - timedelta(minutes=20)
     assert store.claim(job_id, etag, key, then) == 1

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from botocore.exceptions import ConnectionClosedError
-from runtime_support import RESULTS_TABLE, dynamodb_number
+from runtime_support import NAMES, dynamodb_number
 
 from runtime.dal.results_writer import BatchWriter
 
@@ -33,7 +33,7 @@ def rows_for(symbol: str, count: int) -> list[tuple[str, str, str, str]]:
 
 def stored(dynamodb: Any, symbol: str) -> dict[str, dict[str, Any]]:
     pages = dynamodb.get_paginator("query").paginate(
-        TableName=RESULTS_TABLE,
+        TableName=NAMES.results_table,
         KeyConditionExpression="#s = :s",
         ExpressionAttributeNames={"#s": "symbol"},
         ExpressionAttributeValues={":s": {"S": symbol}},
@@ -77,7 +77,7 @@ class Wire:
 
 
 def write(client: Any, rows: list[tuple[str, str, str, str]], concurrency: int = 4) -> BatchWriter:
-    writer = BatchWriter(client, RESULTS_TABLE, JOB, concurrency, sleep=lambda _: None)
+    writer = BatchWriter(client, NAMES.results_table, JOB, concurrency, sleep=lambda _: None)
     try:
         for row in rows:
             writer.add(row)
@@ -109,7 +109,7 @@ def test_pre_encoded_batches_store_exactly_the_items_from_several_threads(pipeli
     assert writer.written == 230
     assert stored(client, symbol) == expected_items(rows)
     # And hooks and the wire saw the real items, never the stand-in
-    sent = [r for body in wire.bodies for r in body["RequestItems"][RESULTS_TABLE]]
+    sent = [r for body in wire.bodies for r in body["RequestItems"][NAMES.results_table]]
     assert sorted(r["PutRequest"]["Item"]["timestamp"]["S"] for r in sent) == sorted(
         row[1] for row in rows
     )
@@ -125,7 +125,7 @@ def test_unprocessed_items_are_resent_exactly(pipeline, symbol):
 
     def unprocess_two(parsed: dict[str, Any], **_: Any) -> None:
         if len(wire.bodies) == 1:
-            parsed["UnprocessedItems"] = {RESULTS_TABLE: left_over}
+            parsed["UnprocessedItems"] = {NAMES.results_table: left_over}
 
     wire.on("before-send.dynamodb.BatchWriteItem", wire.record)
     wire.on("after-call.dynamodb.BatchWriteItem", unprocess_two)
@@ -137,8 +137,8 @@ def test_unprocessed_items_are_resent_exactly(pipeline, symbol):
     # Then the second call carried exactly the two unprocessed items, and every row is stored
     assert writer.calls == 2
     assert len(wire.bodies) == 2
-    assert len(wire.bodies[0]["RequestItems"][RESULTS_TABLE]) == 10
-    assert wire.bodies[1] == {"RequestItems": {RESULTS_TABLE: left_over}}
+    assert len(wire.bodies[0]["RequestItems"][NAMES.results_table]) == 10
+    assert wire.bodies[1] == {"RequestItems": {NAMES.results_table: left_over}}
     assert stored(client, symbol) == expected_items(rows)
 
 
@@ -168,7 +168,7 @@ def test_botocore_retry_resends_the_real_body(pipeline, symbol):
     assert len(wire.bodies) == 4
     attempts = sorted(json.dumps(body, sort_keys=True) for body in wire.bodies)
     assert attempts[0] == attempts[1] != attempts[2] == attempts[3]
-    sizes = sorted(len(body["RequestItems"][RESULTS_TABLE]) for body in wire.bodies)
+    sizes = sorted(len(body["RequestItems"][NAMES.results_table]) for body in wire.bodies)
     assert sizes == [5, 5, 25, 25]
     assert stored(client, symbol) == expected_items(rows)
 
@@ -185,7 +185,9 @@ def test_other_calls_on_the_shared_client_are_left_alone(pipeline, symbol):
         "jobId": {"S": "elsewhere"},
     }
     # When other code calls BatchWriteItem on it directly
-    answer = client.batch_write_item(RequestItems={RESULTS_TABLE: [{"PutRequest": {"Item": item}}]})
+    answer = client.batch_write_item(
+        RequestItems={NAMES.results_table: [{"PutRequest": {"Item": item}}]}
+    )
     # Then its own item is written, not a writer's body
     assert answer.get("UnprocessedItems") == {}
     assert stored(client, symbol)["2030-01-01T00:00:00Z"] == item
