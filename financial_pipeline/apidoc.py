@@ -196,22 +196,7 @@ def _class_section(name: str, cls: type) -> list[str]:
         attributes = doc.sections.get("Attribute", {})
         init = vars(cls).get("__init__")
         if init is not None:
-            init_doc = _parse(init.__doc__)
-            if init_doc.text:
-                lines += [init_doc.text, ""]
-            args = init_doc.sections.get("Args", {})
-            parameters = _signature_parameters(init)
-            if parameters:
-                lines += ["| Prop | Type | Default | Description |", "|---|---|---|---|"]
-                for p in parameters:
-                    keywords = p.kind is inspect.Parameter.VAR_KEYWORD
-                    label = f"**{p.name}" if keywords else p.name
-                    default = "" if keywords else _default(p.default)
-                    lines.append(
-                        f"| `{label}` | {_cell(_annotation(p))} | "
-                        f"{_cell(default)} | {_cell(args.get(label, ''))} |"
-                    )
-                lines.append("")
+            lines += _callable_text(init, "Prop")
         if attributes:
             lines += ["| Attribute | Description |", "|---|---|"]
             lines += [f"| `{a}` | {_cell(text)} |" for a, text in attributes.items()]
@@ -238,21 +223,28 @@ def _summary(doc: str | None) -> str:
 
 
 def _function_section(name: str, function: Callable[..., Any]) -> list[str]:
+    return [f"## `{_method_signature(name, function)}`", "", *_callable_text(function, "Argument")]
+
+
+def _callable_text(function: Callable[..., Any], column: str) -> list[str]:
+    """A constructor's or function's text, and a table of its parameters (``column``: what a
+    parameter is called) with type, default and the text of its ``Args:`` entry."""
     doc = _parse(function.__doc__)
-    lines = [f"## `{_method_signature(name, function)}`", ""]
-    if doc.text:
-        lines += [doc.text, ""]
+    lines = [doc.text, ""] if doc.text else []
     args = doc.sections.get("Args", {})
     parameters = _signature_parameters(function)
-    if parameters:
-        lines += ["| Argument | Type | Default | Description |", "|---|---|---|---|"]
-        for p in parameters:
-            lines.append(
-                f"| `{p.name}` | {_cell(_annotation(p))} | {_cell(_default(p.default))} "
-                f"| {_cell(args.get(p.name, ''))} |"
-            )
-        lines.append("")
-    return lines
+    if not parameters:
+        return lines
+    lines += [f"| {column} | Type | Default | Description |", "|---|---|---|---|"]
+    for p in parameters:
+        keywords = p.kind is inspect.Parameter.VAR_KEYWORD
+        label = f"**{p.name}" if keywords else p.name
+        default = "" if keywords else _default(p.default)
+        lines.append(
+            f"| `{label}` | {_cell(_annotation(p))} | "
+            f"{_cell(default)} | {_cell(args.get(label, ''))} |"
+        )
+    return [*lines, ""]
 
 
 def _exported() -> list[tuple[str, Any]]:

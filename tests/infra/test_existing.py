@@ -80,6 +80,26 @@ def _pipeline(stack: cdk.Stack, **props: Any) -> FinancialPipeline:
     )
 
 
+def _on_imported(stack: cdk.Stack, *, jobs: Any) -> FinancialPipeline:
+    """A pipeline on a bucket, tables and topic imported by name; ``jobs`` is the table class
+    the jobs table is imported with."""
+    return _pipeline(
+        stack,
+        storage_options=StorageOptions(
+            existing_bucket_obj=s3.Bucket.from_bucket_name(stack, "Bucket", "their-uploads"),
+            existing_results_table_obj=dynamodb.TableV2.from_table_name(
+                stack, "Results", "their-results"
+            ),
+            existing_jobs_table_obj=jobs.from_table_name(stack, "Jobs", "their-jobs"),
+        ),
+        observability_options=ObservabilityOptions(
+            existing_alarm_topic_obj=sns.Topic.from_topic_arn(
+                stack, "Topic", f"arn:aws:sns:{REGION}:{ACCOUNT}:their-alarms"
+            )
+        ),
+    )
+
+
 @pytest.fixture(scope="module")
 def brought(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Three pipelines on resources of their users, gated by cdk-nag: resources of the same
@@ -104,24 +124,7 @@ def brought(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ingest_options=IngestOptions(sweep_interval=cdk.Duration.minutes(10)),
     )
 
-    imported = cdk.Stack(app, "Imported", env=env)
-    _pipeline(
-        imported,
-        storage_options=StorageOptions(
-            existing_bucket_obj=s3.Bucket.from_bucket_name(imported, "Bucket", "their-uploads"),
-            existing_results_table_obj=dynamodb.TableV2.from_table_name(
-                imported, "Results", "their-results"
-            ),
-            existing_jobs_table_obj=dynamodb.TableV2.from_table_name(
-                imported, "Jobs", "their-jobs"
-            ),
-        ),
-        observability_options=ObservabilityOptions(
-            existing_alarm_topic_obj=sns.Topic.from_topic_arn(
-                imported, "Topic", f"arn:aws:sns:{REGION}:{ACCOUNT}:their-alarms"
-            )
-        ),
-    )
+    _on_imported(cdk.Stack(app, "Imported", env=env), jobs=dynamodb.TableV2)
 
     hardened = cdk.Stack(app, "Hardened", env=env)
     key = kms.Key(hardened, "TheirKey", enable_key_rotation=True)
@@ -218,22 +221,9 @@ def test_the_sweeper_may_query_the_indexes_of_an_imported_jobs_table(
 def test_imported_resources_are_acknowledged_where_they_are_imported(
     stack: cdk.Stack,
 ) -> None:
-    # Given a pipeline on imported resources, whose configuration it cannot read
-    _pipeline(
-        stack,
-        storage_options=StorageOptions(
-            existing_bucket_obj=s3.Bucket.from_bucket_name(stack, "Bucket", "their-uploads"),
-            existing_results_table_obj=dynamodb.TableV2.from_table_name(
-                stack, "Results", "their-results"
-            ),
-            existing_jobs_table_obj=dynamodb.Table.from_table_name(stack, "Jobs", "their-jobs"),
-        ),
-        observability_options=ObservabilityOptions(
-            existing_alarm_topic_obj=sns.Topic.from_topic_arn(
-                stack, "Topic", f"arn:aws:sns:{REGION}:{ACCOUNT}:their-alarms"
-            )
-        ),
-    )
+    # Given a pipeline on imported resources (the jobs table a v1 Table), whose configuration
+    # it cannot read
+    _on_imported(stack, jobs=dynamodb.Table)
     # Then each is named in an info message on the construct that imports it
     infos = Annotations.from_stack(stack).find_info("*", Match.any_value())
     messages = {str(i.entry.data) for i in infos}

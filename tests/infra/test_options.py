@@ -238,10 +238,7 @@ def test_every_sub_construct_exposes_its_functions_and_log_groups_keyed_alike(
     stack: cdk.Stack,
 ) -> None:
     pipeline = FinancialPipeline(
-        stack,
-        "Pipeline",
-        environment_name="dev",
-        lambda_options=LambdaOptions(bundle_dependencies=False),
+        stack, "Pipeline", environment_name="dev", lambda_options=NO_BUNDLE
     )
     expected = {
         "api": ["Upload", "Status", "Results"],
