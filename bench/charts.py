@@ -12,7 +12,7 @@ mpl.use("Agg")  # no display: files only; before pyplot is imported
 
 import matplotlib.pyplot as plt
 
-__all__ = ["memory_chart", "rows_per_second_chart"]
+__all__ = ["memory_chart", "rows_per_second_chart", "rules_chart"]
 
 _RSS_TARGET_MB = 256
 
@@ -111,3 +111,34 @@ def memory_chart(
     axes.set_ylim(bottom=0, top=max(300, axes.get_ylim()[1]))
     axes.set_title("Peak memory per invocation against file size")
     return _save(figure, axes, out)
+
+
+def rules_chart(results: dict[str, Any], out: Path) -> Path:
+    """CPU per row: the trades rules before and after (bars), and a schema's cost against its
+    number of fields (a line)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4), dpi=110)
+    trades = [r for r in results["trades"] if "error" not in r]
+    left.bar(
+        [r["name"].replace(", ", ",\n") for r in trades],
+        [r["us_per_row"] for r in trades],
+        color=["C7", "C0"][: len(trades)],
+    )
+    for index, row in enumerate(trades):
+        left.annotate(
+            f"{row['us_per_row']:.2f}", (index, row["us_per_row"]), ha="center", va="bottom"
+        )
+    left.set_ylabel("µs per row (best run)")
+    left.set_title(f"Trades, {results['rows']:,} rows", fontsize=9)
+    left.grid(True, axis="y", alpha=0.3)
+    wide = [r for r in results["wide"] if "error" not in r]
+    right.plot(
+        [r["fields"] for r in wide],
+        [r["us_per_row"] for r in wide],
+        marker="o",
+        label="compiled schema",
+    )
+    right.set_xlabel("fields per row")
+    right.set_ylabel("µs per row (best run)")
+    right.set_title("Cost against a schema's fields", fontsize=9)
+    right.set_xticks([r["fields"] for r in wide])
+    return _save(figure, right, out)

@@ -7,11 +7,9 @@ checkout the top-level ``runtime/``. mypy checks this module against the same so
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from typing import TYPE_CHECKING
 
-from financial_pipeline._runtime import runtime_source_dir
+from financial_pipeline._runtime import load_shipped
 
 if TYPE_CHECKING:
     from runtime.contract import (
@@ -39,15 +37,7 @@ if TYPE_CHECKING:
         event_type_for,
     )
 else:
-    _NAME = "financial_pipeline._shipped_contract"
-    if _NAME not in sys.modules:
-        _spec = importlib.util.spec_from_file_location(_NAME, runtime_source_dir() / "contract.py")
-        if _spec is None or _spec.loader is None:
-            raise ImportError(f"cannot load the contract from {runtime_source_dir()}")
-        _module = importlib.util.module_from_spec(_spec)
-        sys.modules[_NAME] = _module
-        _spec.loader.exec_module(_module)
-    _shipped = sys.modules[_NAME]
+    _shipped = load_shipped("financial_pipeline._shipped_contract", "contract.py")
     CORRELATION_HEADER = _shipped.CORRELATION_HEADER
     EVENT_PENDING_ATTRIBUTE = _shipped.EVENT_PENDING_ATTRIBUTE
     EVENT_SOURCE = _shipped.EVENT_SOURCE

@@ -7,17 +7,19 @@ checkout the same code is the repository's top-level `runtime/` directory.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Final
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-__all__ = ["dependencies_code", "function_code", "runtime_source_dir"]
+__all__ = ["dependencies_code", "function_code", "load_shipped", "runtime_source_dir"]
 
 PACKAGE_NAME: Final = "runtime"
 _PACKAGED: Final = Path(__file__).resolve().parent / PACKAGE_NAME
@@ -45,6 +47,20 @@ def runtime_source_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"lambda code not found in {_PACKAGED} or {_CHECKOUT}")
+
+
+def load_shipped(alias: str, relative: str) -> ModuleType:
+    """The module at ``relative`` in the shipped `runtime` (a standard-library-only one, such as
+    the contract), loaded once as ``alias``: the library reads the very file the functions
+    import."""
+    if alias not in sys.modules:
+        spec = importlib.util.spec_from_file_location(alias, runtime_source_dir() / relative)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {relative} from {runtime_source_dir()}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[alias] = module
+        spec.loader.exec_module(module)
+    return sys.modules[alias]
 
 
 @jsii.implements(ILocalBundling)

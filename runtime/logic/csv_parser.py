@@ -296,7 +296,11 @@ class CsvParser:
     def _scan(self, skip_to: int, repeats: Iterator[int] | None) -> Iterator[Row]:
         """The rules over every record; pass 2 skips the lines up to `skip_to` and settles the
         valid rows after them with `repeats` (`line << 1 | conflicting`, in line order)."""
-        reader = csv.reader(self._lines(), strict=True)
+        # A dataset's rules may name their dialect's delimiter and key width (default: a
+        # comma, and a key of two fields).
+        delimiter = getattr(self._rules, "delimiter", ",")
+        key_width: int = getattr(self._rules, "key_width", 2)
+        reader = csv.reader(self._lines(), strict=True, delimiter=delimiter)
         seen: dict[int, int] = {}
         reject: RejectCallback = self._reject
         spill_add: Callable[[int, int, int], None] | None = None
@@ -347,8 +351,9 @@ class CsvParser:
             if isinstance(row, str):
                 reject(line, row, cells)
                 continue
-            symbol, timestamp, price, volume = row
             if route is not None:
+                # The split path routes trades rows (its partitions are the trades table's).
+                symbol, timestamp, price, volume = row
                 self.routed += 1
                 route(line, symbol, timestamp, price, volume, cells)
                 continue
@@ -363,9 +368,10 @@ class CsvParser:
                     self.accepted += 1
                     yield row
                 continue
-            # "|" is outside the symbol, number and timestamp alphabets: the joins are unambiguous.
-            key = hash(symbol + "|" + timestamp)
-            value = hash(price + "|" + volume)
+            # The key is the row's first key_width values (the dataset's primary key), the
+            # value the rest: a repeat of the key with another value is a conflict.
+            key = hash(row[:key_width])
+            value = hash(row[key_width:])
             if spill_add is not None:
                 spill_add(key, value, line)
                 continue

