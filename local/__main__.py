@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from local.banner import banner
-from local.cfn import template_region
+from local.cfn import assembly_environment, template_region
 from local.pipeline import LocalPipeline, PipelineOptions
 
 
@@ -29,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--template", type=Path, help="serve this synthesized template instead")
     parser.add_argument(
         "--region",
-        help="the region of --template (default: the region its ARNs name, else us-east-1)",
+        help=(
+            "the region of --template (default: its stack's region in the cloud assembly "
+            "beside it, else the region its ARNs name, else us-east-1)"
+        ),
     )
     parser.add_argument(
         "--no-cache",
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.template:
         body: dict[str, Any] = json.loads(args.template.read_text(encoding="utf-8"))
         stack_name = args.template.stem.removesuffix(".template")
-        region = args.region or template_region(body)
+        _account, assembly_region = assembly_environment(args.template)
+        region = args.region or assembly_region or template_region(body)
         pipeline = LocalPipeline(body, stack_name=stack_name, region=region, **options)
     else:
         pipeline = LocalPipeline.from_synthesized(args.env, cached=not args.no_cache, **options)

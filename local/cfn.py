@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 ACCOUNT_ID = "123456789012"
@@ -26,6 +27,35 @@ def template_region(body: dict[str, Any]) -> str:
     for region in _ARN_REGION.findall(json.dumps(body)):
         found[region] = found.get(region, 0) + 1
     return max(found, key=lambda r: found[r]) if found else DEFAULT_REGION
+
+
+def assembly_environment(template: Path) -> tuple[str | None, str | None]:
+    """The (account, region) the cloud assembly beside ``template`` (its ``manifest.json``)
+    says the template's stack deploys to; None for what it leaves unknown (an environment-
+    agnostic stack, or no manifest)."""
+    manifest = template.parent / "manifest.json"
+    try:
+        artifacts = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {})
+    except (OSError, json.JSONDecodeError):
+        return None, None
+    for artifact in artifacts.values():
+        properties = artifact.get("properties") or {}
+        if artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        if properties.get("templateFile") != template.name:
+            continue
+        match = _ENVIRONMENT.fullmatch(artifact.get("environment", ""))
+        if match is None:
+            return None, None
+        account, region = match.groups()
+        return (
+            None if account.startswith("unknown-") else account,
+            None if region.startswith("unknown-") else region,
+        )
+    return None, None
+
+
+_ENVIRONMENT = re.compile(r"aws://([^/]+)/([^/]+)")
 
 
 # Ref of these types returns a name (or URL) that the local pipeline must know before it exists.
