@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import WriteError
@@ -30,9 +31,54 @@ from runtime.errors import WriteError
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# One item of the results table as the parser accepts it: (symbol, canonical timestamp, price as
-# DynamoDB number text, volume text).
-Row = tuple[str, str, str, str]
+# One row of a dataset as the parser accepts it: the key's values first, then the other
+# fields', each the stored text (None for a missing optional value). A trades row is (symbol,
+# canonical timestamp, price as DynamoDB number text, volume text).
+Row = tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class ItemShape:
+    """How a row becomes a results item: each position's attribute name and DynamoDB type
+    (``S``, ``N`` or ``BOOL``), and how many leading positions are the key."""
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    key_width: int
+
+    def item_function(self, job_id: str) -> Callable[[Row], dict[str, Any]]:
+        """The row-to-item function of this shape, generated once: a key value is always
+        there; a missing optional value is left out of the item."""
+        namespace: dict[str, Any] = {"JOB": {"S": job_id}}
+        lines = ["def item(row):", "    made = {"]
+        optional = []
+        for index, (name, kind) in enumerate(zip(self.names, self.types, strict=True)):
+            if index < self.key_width:
+                lines.append(f"        {name!r}: {_attribute(kind, f'row[{index}]')},")
+            else:
+                optional.append((index, name, kind))
+        lines += ["        'jobId': JOB,", "    }"]
+        for index, name, kind in optional:
+            lines += [
+                f"    if row[{index}] is not None:",
+                f"        made[{name!r}] = {_attribute(kind, f'row[{index}]')}",
+            ]
+        lines.append("    return made")
+        exec("\n".join(lines), namespace)  # noqa: S102 - source built here from the shape
+        made: Callable[[Row], dict[str, Any]] = namespace["item"]
+        return made
+
+
+def _attribute(kind: str, value: str) -> str:
+    if kind == "BOOL":
+        return f"{{'BOOL': {value} == 'true'}}"
+    return f"{{{kind!r}: {value}}}"
+
+
+TRADES_SHAPE = ItemShape(
+    names=("symbol", "timestamp", "price", "volume"), types=("S", "S", "N", "N"), key_width=2
+)
+"""The trades results table's items (the default)."""
 
 BATCH_SIZE = 25
 MAX_ATTEMPTS = 8
@@ -76,7 +122,9 @@ class BatchWriter:
         table_name: str,
         job_id: str,
         concurrency: int,
+        *,
         sleep: Callable[[float], None] = time.sleep,
+        shape: ItemShape = TRADES_SHAPE,
     ) -> None:
         self._client = client
         client.meta.events.register_first(
@@ -91,31 +139,20 @@ class BatchWriter:
         )
         self._in_flight: set[Future[int]] = set()
         self._batch: list[dict[str, Any]] = []
-        self._keys: set[tuple[str, str]] = set()
+        self._keys: set[tuple[str | None, ...]] = set()
+        self._item = shape.item_function(job_id)
+        self._key_width = shape.key_width
         self.written = 0
         self.calls = 0
 
     def add(self, row: Row) -> None:
-        symbol, timestamp, price, volume = row
-        key = (symbol, timestamp)
+        key = row[: self._key_width]
         if key in self._keys:
             # DynamoDB rejects a batch that names one key twice; the parser already drops
             # repeats, this only guards against a fingerprint collision.
             self._submit()
         self._keys.add(key)
-        self._batch.append(
-            {
-                "PutRequest": {
-                    "Item": {
-                        "symbol": {"S": symbol},
-                        "timestamp": {"S": timestamp},
-                        "price": {"N": price},
-                        "volume": {"N": volume},
-                        "jobId": {"S": self._job_id},
-                    }
-                }
-            }
-        )
+        self._batch.append({"PutRequest": {"Item": self._item(row)}})
         if len(self._batch) >= BATCH_SIZE:
             self._submit()
 

@@ -24,7 +24,7 @@ import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
     from runtime.dal.results_writer import Row
@@ -353,7 +353,7 @@ class CsvParser:
                 continue
             if route is not None:
                 # The split path routes trades rows (its partitions are the trades table's).
-                symbol, timestamp, price, volume = row
+                symbol, timestamp, price, volume = cast("tuple[str, str, str, str]", row)
                 self.routed += 1
                 route(line, symbol, timestamp, price, volume, cells)
                 continue

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from runtime.dal.results_writer import ItemShape
 from runtime.logic.csv_parser import CsvParser, Header, RecordReason
 from runtime.logic.schema import CompiledSchema, compile_schema, parse_iso_datetime
 
@@ -44,6 +45,17 @@ MARKET_DATA: Final[CompiledSchema] = TRADES
 """The rules a trades file is read by."""
 
 _CHECK = TRADES.field_check
+_ITEM_TYPES: Final = {"number": "N", "integer": "N", "boolean": "BOOL"}
+
+
+def item_shape(schema: CompiledSchema) -> ItemShape:
+    """How a dataset's rows are stored: each field under its own name, numbers and integers as
+    DynamoDB numbers, booleans as booleans, every other type as its canonical text."""
+    return ItemShape(
+        names=schema.row_fields,
+        types=tuple(_ITEM_TYPES.get(kind, "S") for kind in schema.row_types),
+        key_width=len(schema.key_fields),
+    )
 
 
 def header_of(cells: list[str]) -> Header:

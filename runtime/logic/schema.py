@@ -686,6 +686,9 @@ class CompiledSchema:
         self.field_names: tuple[str, ...] = tuple(f["name"] for f in fields)
         order = [*self.key_fields, *(n for n in self.field_names if n not in self.key_fields)]
         self.row_fields: tuple[str, ...] = tuple(order)
+        types = {f["name"]: f.get("type", "string") for f in fields}
+        self.row_types: tuple[str, ...] = tuple(types[name] for name in order)
+        """Each row position's Table Schema type."""
         missing = frozenset(schema.get("missingValues", [""]))
         trim_all = bool(schema.get("x-trim"))
         self._code = [
