@@ -1,4 +1,5 @@
-"""The hand-written market data rules of release 0.1.0, kept as the oracle the compiled trades
+"""The hand-written market data rules of release 0.1.0, frozen as they were (only their reason
+codes are the trades schema's, which are the same names), kept as the oracle the compiled trades
 schema (runtime/schemas/trades.json) must answer exactly as: the header's columns and each
 record's cells (symbol, price, volume, timestamp), validated and normalized, with the reason a
 row is rejected.
@@ -21,9 +22,9 @@ from runtime.logic.csv_parser import (
     FileReason,
     Header,
     HeaderError,
-    RecordReason,
     RowCheck,
 )
+from runtime.logic.csv_rules import Reason
 
 if TYPE_CHECKING:
     from runtime.dal.results_writer import Row
@@ -36,22 +37,6 @@ MIN_ADJUSTED_EXPONENT = -130
 MAX_ADJUSTED_EXPONENT = 125
 _MAX_NUMBER_TEXT = 200
 _SYMBOL_CACHE_SIZE = 65536
-
-
-class Reason(RecordReason):
-    """Reason codes of rejected rows (the report names one per row): the parser's own (the
-    record's width, a conflicting duplicate) and the fields'."""
-
-    INVALID_SYMBOL = "INVALID_SYMBOL"
-    SYMBOL_TOO_LONG = "SYMBOL_TOO_LONG"
-    INVALID_PRICE = "INVALID_PRICE"
-    PRICE_NOT_POSITIVE = "PRICE_NOT_POSITIVE"
-    PRICE_TOO_PRECISE = "PRICE_TOO_PRECISE"
-    PRICE_OUT_OF_RANGE = "PRICE_OUT_OF_RANGE"
-    INVALID_VOLUME = "INVALID_VOLUME"
-    VOLUME_OUT_OF_RANGE = "VOLUME_OUT_OF_RANGE"
-    INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
-    TIMESTAMP_TOO_PRECISE = "TIMESTAMP_TOO_PRECISE"
 
 
 def header_of(cells: list[str]) -> Header:
