@@ -328,25 +328,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": [],
         "memory": [],
     }
-    have_processor = (ROOT / "runtime" / "processor.py").exists()
     with _step("generate files"):
         cases = throughput_cases(args.full, args.quick)
     with _step("throughput"):
         for case in cases:
-            if case.impl == "processor" and not have_processor:
-                result: dict[str, Any] = {"error": "pending: runtime/processor.py missing"}
-            else:
-                result = run_case(case, log)
+            result = run_case(case, log)
             report["throughput"].append(_row(case, result))
             _progress(report["throughput"][-1])
     with _step("cpu per row (null sink)"):
         path, count = data_file(rows=10_000 if args.quick else 100_000)
         for impl in ("processor", "baseline"):
             case = Case(_human(count), impl, "null", 0.0, path, count)
-            if impl == "processor" and not have_processor:
-                result = {"error": "pending"}
-            else:
-                result = run_case(case, log)
+            result = run_case(case, log)
             report["cpu"].append(_row(case, result))
             _progress(report["cpu"][-1])
     with _step("peak memory"):
@@ -354,10 +347,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for size in sizes:
             path, count = data_file(size_mb=size)
             case = Case(f"{size} MB", "processor", "null", 0.0, path, count)
-            result = run_case(case, log) if have_processor else {"error": "pending"}
+            result = run_case(case, log)
             report["memory"].append(_row(case, result))
             _progress(report["memory"][-1])
-    if args.profile and have_processor:
+    if args.profile:
         with _step("profile"):
             path, count = data_file(rows=100_000)
             target = RESULTS / "profile-processor-sink10.txt"
