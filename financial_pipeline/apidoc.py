@@ -27,7 +27,17 @@ import financial_pipeline
 __all__ = ["DOCUMENT_PATH", "build_document", "missing_descriptions"]
 
 DOCUMENT_PATH = Path("docs") / "API.md"
-_SECTION = re.compile(r"^(Args|Arguments|Attributes|Returns|Raises|Example)s?:\s*$")
+_SECTION = re.compile(r"^(Args|Arguments|Attributes|Returns|Raises|Examples?):\s*$")
+# Each heading's section, under the name the generator reads it by.
+_SECTION_NAMES = {
+    "Args": "Args",
+    "Arguments": "Args",
+    "Attributes": "Attribute",
+    "Returns": "Return",
+    "Raises": "Raise",
+    "Example": "Example",
+    "Examples": "Example",
+}
 _ENTRY = re.compile(r"^(?P<names>(?:\*\*)?[A-Za-z_]\w*(?:,\s*[A-Za-z_]\w*)*):\s?(?P<text>.*)$")
 
 
@@ -37,43 +47,34 @@ class _Doc:
 
     text: str
     sections: dict[str, dict[str, str]]
-    blocks: dict[str, str]
 
 
 def _parse(doc: str | None) -> _Doc:
     lines = inspect.cleandoc(doc or "").splitlines()
     text: list[str] = []
     sections: dict[str, dict[str, str]] = {}
-    blocks: dict[str, str] = {}
     current: str | None = None
-    block: list[str] = []
     name: list[str] = []
     for line in lines:
         heading = _SECTION.match(line)
         if heading:
-            current = heading.group(1).rstrip("s") if heading.group(1) != "Args" else "Args"
-            if current == "Argument":
-                current = "Args"
+            current = _SECTION_NAMES[heading.group(1)]
             sections.setdefault(current, {})
-            block = []
-            blocks[current] = ""
             name = []
             continue
         if current is None:
             text.append(line)
             continue
-        blocks[current] = "\n".join([*block, line]).strip("\n")
-        block.append(line)
-        stripped = line[4:] if line.startswith("    ") else line
-        entry = _ENTRY.match(stripped) if not stripped.startswith(" ") else None
-        if entry and line.startswith("    ") and not line.startswith("     "):
+        # An entry starts at the section's indent (four spaces); deeper lines continue it.
+        entry = _ENTRY.match(line[4:]) if line.startswith("    ") and line[4:5] != " " else None
+        if entry:
             name = [n.strip() for n in entry.group("names").split(",")]
             for n in name:
                 sections[current][n] = entry.group("text").strip()
         elif name and line.strip():
             for n in name:
                 sections[current][n] = f"{sections[current][n]} {line.strip()}".strip()
-    return _Doc("\n".join(text).strip(), sections, blocks)
+    return _Doc("\n".join(text).strip(), sections)
 
 
 def _source_defaults(cls: type) -> dict[str, str]:
